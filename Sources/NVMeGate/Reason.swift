@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NVMeSpec
+
+/// Why a command was allowed or refused: a stable code (kebab-case, for logs, audit and
+/// `policy check` output), the errno the ioctl returns, and a sentence built on demand.
+///
+/// The decision path returns only this one byte; sentences are built off the hot path.
+@frozen
+public enum Reason: UInt8, Sendable, Hashable, CaseIterable {
+    // Allowed.
+    case allowed
+    case privilegedBypass
+
+    // Envelope checks, before any policy (Linux's own order): EINVAL, ENOTTY, EFAULT, EBADF.
+    case flagsNotZero
+    case nsidMismatch
+    case noNamespace
+    case multipleNamespaces
+    case submitIOOpcode
+    case unknownRequest
+    case notForThisNode
+    case badHandle
+    case badAddress
+    case bufferTooShort
+    case metadataNotSupported
+
+    // Policy refusals: EACCES.
+    case partition
+    case fabrics
+    case vendorSpecific
+    case adminCommandNotAllowed
+    case identifyCNSNotAllowed
+    case logPageNotAllowed
+    case featureNotAllowed
+    case ioCommandNotAllowed
+    case notSupported
+    case intrusiveEffects
+    case needsWriteOpen
+    case managementNeedsCapability
+
+    /// The stable code printed and logged for this reason.
+    public var code: String {
+        switch self {
+        case .allowed: "allowed"
+        case .privilegedBypass: "privileged-bypass"
+        case .flagsNotZero: "flags-not-zero"
+        case .nsidMismatch: "nsid-mismatch"
+        case .noNamespace: "no-namespace"
+        case .multipleNamespaces: "multiple-namespaces"
+        case .submitIOOpcode: "submit-io-opcode"
+        case .unknownRequest: "unknown-request"
+        case .notForThisNode: "not-for-this-node"
+        case .badHandle: "bad-handle"
+        case .badAddress: "bad-address"
+        case .bufferTooShort: "buffer-too-short"
+        case .metadataNotSupported: "metadata-not-supported"
+        case .partition: "partition"
+        case .fabrics: "fabrics"
+        case .vendorSpecific: "vendor-specific"
+        case .adminCommandNotAllowed: "admin-command-not-allowed"
+        case .identifyCNSNotAllowed: "identify-cns-not-allowed"
+        case .logPageNotAllowed: "log-page-not-allowed"
+        case .featureNotAllowed: "feature-not-allowed"
+        case .ioCommandNotAllowed: "io-command-not-allowed"
+        case .notSupported: "not-supported"
+        case .intrusiveEffects: "intrusive-effects"
+        case .needsWriteOpen: "needs-write-open"
+        case .managementNeedsCapability: "management-needs-capability"
+        }
+    }
+
+    /// The errno an ioctl returns for this reason (0 when the command is allowed).
+    @inlinable public var errno: Int32 {
+        switch self {
+        case .allowed, .privilegedBypass: 0
+        case .flagsNotZero, .nsidMismatch, .multipleNamespaces, .submitIOOpcode, .bufferTooShort,
+             .metadataNotSupported: EINVAL
+        case .noNamespace, .unknownRequest, .notForThisNode: ENOTTY
+        case .badHandle: EBADF
+        case .badAddress: EFAULT
+        default: EACCES
+        }
+    }
+
+    /// True when the command may reach the controller.
+    @inlinable public var isAllowed: Bool { rawValue <= Reason.privilegedBypass.rawValue }
+    /// True for refusals made by a policy rule (EACCES), as opposed to envelope checks.
+    @inlinable public var isPolicyRefusal: Bool { rawValue >= Reason.partition.rawValue }
+
+    /// The reason for `code`, or nil.
+    public init?(code: String) {
+        guard let r = Reason.allCases.first(where: { $0.code == code }) else { return nil }
+        self = r
+    }
+}
+
+/// What a decision was about, for the sentence that explains it.
+public struct DecisionSubject: Sendable {
+    /// "Write (01h)", "Identify (06h)": the command's spec name.
+    public var command: String
+    public var queue: Queue
+    public var opcode: UInt8
+    /// The effects the decision consulted (after known effects, overrides and CSE handling).
+    public var effects: CommandEffects
+    /// The field a filter looked at, described ("CNS 02h (Active Namespace ID list)").
+    public var field: String?
+    public var nsid: UInt32
+    public var handleNSID: UInt32
+    public var capabilityNames: [String]
+
+    public init(command: String, queue: Queue, opcode: UInt8, effects: CommandEffects, field: String? = nil,
+                nsid: UInt32 = 0, handleNSID: UInt32 = 0, capabilityNames: [String] = ["CAP_SYS_ADMIN"]) {
+        self.command = command; self.queue = queue; self.opcode = opcode; self.effects = effects
+        self.field = field; self.nsid = nsid; self.handleNSID = handleNSID; self.capabilityNames = capabilityNames
+    }
+}
+
+extension Reason {
+    /// One sentence naming the command and the rule, e.g. "Write (01h) needs a handle
+    /// opened for writing: it transfers data to the controller".
+    public func sentence(_ s: DecisionSubject) -> String {
+        let caps = s.capabilityNames.joined(separator: " or ")
+        switch self {
+        case .allowed:
+            return "\(s.command) is allowed by the policy"
+        case .privilegedBypass:
+            return "\(s.command) is allowed because the caller holds \(caps), which bypasses the policy's rules"
+        case .flagsNotZero:
+            return "\(s.command) has non-zero flags (FUSE/PSDT); Linux refuses passthrough flags with EINVAL"
+        case .nsidMismatch:
+            return "\(s.command) names NSID \(s.nsid) but the handle is namespace \(s.handleNSID); an I/O command must address the handle's namespace"
+        case .noNamespace:
+            return "\(s.command) was sent with NVME_IOCTL_IO_CMD on a controller node that has no namespace"
+        case .multipleNamespaces:
+            return "\(s.command) was sent with NVME_IOCTL_IO_CMD on a controller node with several namespaces; open the namespace node instead"
+        case .submitIOOpcode:
+            return "\(s.command) is not allowed through NVME_IOCTL_SUBMIT_IO, which carries only Write, Read and Compare, with flags 0"
+        case .unknownRequest:
+            return "the ioctl request is not an NVMe request"
+        case .notForThisNode:
+            return "the ioctl request is not defined on this kind of node"
+        case .badHandle:
+            return "the handle is not open"
+        case .badAddress:
+            return "\(s.command) gives a NULL buffer address with a non-zero length"
+        case .bufferTooShort:
+            return "\(s.command) transfers more data than its buffer holds; refused before it reaches the controller (CVE-2023-6238)"
+        case .metadataNotSupported:
+            return "\(s.command) gives a metadata buffer but the namespace format has no separate metadata"
+        case .partition:
+            return "\(s.command) is refused through a partition node: passthrough there reaches the whole namespace"
+        case .fabrics:
+            return "\(s.command) is a Fabrics command, which passthrough never allows"
+        case .vendorSpecific:
+            return "\(s.command) is vendor specific (opcode \(s.queue == .admin ? "C0h" : "80h") and above) and the policy does not allow it"
+        case .adminCommandNotAllowed:
+            return "\(s.command) is an admin command the policy does not allow"
+        case .identifyCNSNotAllowed:
+            return "\(s.command) with \(s.field ?? "this CNS") is not among the Identify CNS values the policy allows"
+        case .logPageNotAllowed:
+            return "\(s.command) of \(s.field ?? "this log page") is not among the log pages the policy allows"
+        case .featureNotAllowed:
+            return "\(s.command) of \(s.field ?? "this feature") is not among the features the policy allows"
+        case .ioCommandNotAllowed:
+            return "\(s.command) is not among the I/O commands the policy allows"
+        case .notSupported:
+            return "\(s.command) is not marked supported (CSUPP) in the controller's Commands Supported and Effects log"
+        case .intrusiveEffects:
+            let extra = CommandEffects(rawValue: s.effects.rawValue
+                & ~(CommandEffects.supported.rawValue | CommandEffects.logicalBlockContentChange.rawValue
+                    | CommandEffects.uuidSelectionSupported.rawValue | CommandEffects.scopeMask))
+            return "\(s.command) has effects beyond what the policy permits (\(extra.names.joined(separator: ", ")))"
+        case .needsWriteOpen:
+            if s.queue == .io && DataDirection(opcode: s.opcode).transfersToController {
+                return "\(s.command) needs a handle opened for writing: it transfers data to the controller"
+            }
+            return "\(s.command) needs a handle opened for writing: its effects include LBCC (it changes logical block content)"
+        case .managementNeedsCapability:
+            return "\(s.command) needs \(caps)"
+        }
+    }
+}
