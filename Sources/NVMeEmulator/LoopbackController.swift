@@ -1,0 +1,174 @@
+import Atomics
+import NVMeGate
+import NVMeSpec
+
+/// A controller that completes every command it supports with success and moves no user
+/// data, like Linux's null_blk: the floor for measuring the gate, and the witness tests use
+/// to count what reached a controller.
+///
+/// It answers Identify (controller, namespace, active namespace list, the command-set
+/// specific and independent namespace structures) and Get Log Page for its Commands
+/// Supported and Effects log, consistently with one namespace (NSID 1, 512-byte blocks).
+/// Its effects log marks exactly what it accepts: the NVM I/O commands below with the
+/// effects those commands have on a real namespace, and the admin commands it completes.
+public final class LoopbackController: Controller, @unchecked Sendable {
+    /// Admin opcodes completed: Get Log Page, Identify, Set Features, Get Features, Keep Alive.
+    public static let adminOpcodes: [UInt8] = [0x02, 0x06, 0x09, 0x0A, 0x18]
+    /// NVM I/O opcodes completed, with their effects: Flush, Write, Read, Write Uncorrectable,
+    /// Compare, Write Zeroes, Dataset Management, Verify, Copy.
+    public static let ioEffects: [(UInt8, CommandEffects)] = [
+        (0x00, .supported), (0x01, changesData), (0x02, .supported),
+        (0x04, changesData), (0x05, .supported),
+        (0x08, changesData), (0x09, changesData),
+        (0x0C, .supported), (0x19, changesData),
+    ]
+
+    private static var changesData: CommandEffects { CommandEffects(supported: true, logicalBlockContentChange: true) }
+
+    public let identity = ControllerIdentity(model: "nvmegate loopback controller", firmwareRevision: "1.0",
+                                             serialNumber: "LOOPBACK0001")
+    let namespace: NamespaceInfo
+    let log: CommandEffectsLog
+    /// Commands received per queue and opcode (admin 0–255, then I/O 256–511).
+    let received: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
+
+    /// A loopback controller with one namespace of `blockCount` 512-byte blocks and the given
+    /// partitions (by default one, from LBA 2048 to the end, so `nvme0n1p1` exists).
+    public init(blockCount: UInt64 = 1 << 21, partitions: [LBARange]? = nil) {
+        namespace = NamespaceInfo(nsid: 1, commandSet: .nvm, lbaDataSize: 512, metadataSize: 0, blockCount: blockCount,
+                                  partitions: partitions ?? [LBARange(start: 2048, count: blockCount - 2048)])
+        var log = CommandEffectsLog()
+        for op in Self.adminOpcodes { log[.admin, op] = .supported }
+        for (op, effects) in Self.ioEffects { log[.io, op] = effects }
+        self.log = log
+        received = .allocate(capacity: 512)
+        for i in 0..<512 { (received + i).initialize(to: .init(0)) }
+    }
+
+    deinit {
+        for i in 0..<512 { _ = (received + i).move() }
+        received.deallocate()
+    }
+
+    /// How many commands with `opcode` on `queue` reached this controller.
+    public func receivedCount(queue: Queue, opcode: UInt8) -> UInt64 {
+        UnsafeAtomic<UInt64>(at: received + (queue == .admin ? 0 : 256) + Int(opcode)).load(ordering: .relaxed)
+    }
+
+    /// How many commands reached this controller in all.
+    public var totalReceived: UInt64 {
+        (0..<512).reduce(0) { $0 + UnsafeAtomic<UInt64>(at: received + $1).load(ordering: .relaxed) }
+    }
+
+    public func namespaces() -> [NamespaceInfo] { [namespace] }
+
+    public func effectsLog(for commandSet: CommandSet) -> CommandEffectsLog? {
+        commandSet == .nvm ? log : nil
+    }
+
+    public func submit(_ command: borrowing SubmissionEntry, queue: Queue, data: UnsafeMutableRawBufferPointer,
+                       metadata: UnsafeMutableRawBufferPointer) throws(ControllerError) -> Completion {
+        let opcode = command.opcode
+        UnsafeAtomic<UInt64>(at: received + (queue == .admin ? 0 : 256) + Int(opcode)).wrappingIncrement(ordering: .relaxed)
+        guard log[queue, opcode].isSupported else {
+            return Completion(status: NVMeStatus(type: .generic, code: 0x01, doNotRetry: true))  // Invalid Command Opcode
+        }
+        if queue == .io {
+            guard command.nsid == namespace.nsid else {
+                return Completion(status: NVMeStatus(type: .generic, code: 0x0B, doNotRetry: true))  // Invalid Namespace or Format
+            }
+            return Completion()
+        }
+        switch opcode {
+        case 0x06: return identify(command, into: data)
+        case 0x02: return logPage(command, into: data)
+        default: return Completion()
+        }
+    }
+
+    func identify(_ command: borrowing SubmissionEntry, into data: UnsafeMutableRawBufferPointer) -> Completion {
+        var page = [UInt8](repeating: 0, count: 4096)
+        let invalidNamespace = Completion(status: NVMeStatus(type: .generic, code: 0x0B, doNotRetry: true))
+        switch command.identifyCNS {
+        case 0x00, 0x05, 0x08:
+            guard command.nsid == namespace.nsid || command.nsid == 0xFFFF_FFFF else { return invalidNamespace }
+            if command.identifyCNS == 0x00 { IdentifyData.namespace(namespace, into: &page) }
+        case 0x01:
+            IdentifyData.controller(identity, namespaceCount: 1, into: &page)
+        case 0x02:
+            if command.nsid < namespace.nsid { IdentifyData.store(namespace.nsid, at: 0, in: &page) }
+        case 0x06:
+            break  // NVM Command Set specific Identify Controller: no limits reported
+        default:
+            return Completion(status: NVMeStatus(type: .generic, code: 0x02, doNotRetry: true))  // Invalid Field in Command
+        }
+        copy(page, into: data)
+        return Completion()
+    }
+
+    func logPage(_ command: borrowing SubmissionEntry, into data: UnsafeMutableRawBufferPointer) -> Completion {
+        guard command.logPageID == 0x05 else {
+            return Completion(status: NVMeStatus(type: .commandSpecific, code: 0x09, doNotRetry: true))  // Invalid Log Page
+        }
+        let page = command.logCSI == CommandSet.nvm.rawValue ? log.bytes : CommandEffectsLog().bytes
+        let offset = command.logPageOffset
+        guard offset < UInt64(page.count) else {
+            return Completion(status: NVMeStatus(type: .generic, code: 0x02, doNotRetry: true))
+        }
+        let length = Int(min(command.logTransferLength, UInt64(page.count) - offset))
+        copy(page[Int(offset)..<Int(offset) + length], into: data)
+        return Completion()
+    }
+
+    /// Copies at most `data.count` bytes: never writes outside the caller's buffer.
+    func copy<C: Collection<UInt8>>(_ bytes: C, into data: UnsafeMutableRawBufferPointer) {
+        guard data.baseAddress != nil else { return }
+        for (i, byte) in zip(0..<data.count, bytes) { data[i] = byte }
+    }
+
+    public func reset() throws(ControllerError) {}
+    public func subsystemReset() throws(ControllerError) {}
+    public func rescan() throws(ControllerError) {}
+}
+
+/// Builders for the Identify data structures the loopback controller returns.
+enum IdentifyData {
+    static func store<T: FixedWidthInteger>(_ value: T, at offset: Int, in page: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes in
+            for (i, b) in bytes.enumerated() { page[offset + i] = b }
+        }
+    }
+
+    /// ASCII, space padded, as Identify's string fields are.
+    static func storeString(_ text: String, at offset: Int, width: Int, in page: inout [UInt8]) {
+        let bytes = Array(text.utf8.prefix(width))
+        for i in 0..<width { page[offset + i] = i < bytes.count ? bytes[i] : 0x20 }
+    }
+
+    /// Identify Controller (CNS 01h): VID, SN, MN, FR, MDTS, CNTID, VER, LPA, SQES, CQES, NN, ONCS.
+    static func controller(_ identity: ControllerIdentity, namespaceCount: UInt32, into page: inout [UInt8]) {
+        store(UInt16(0x1B36), at: 0, in: &page)                  // VID
+        storeString(identity.serialNumber, at: 4, width: 20, in: &page)
+        storeString(identity.model, at: 24, width: 40, in: &page)
+        storeString(identity.firmwareRevision, at: 64, width: 8, in: &page)
+        page[77] = 7                                              // MDTS: 512 KiB at 4 KiB pages
+        store(UInt16(1), at: 78, in: &page)                       // CNTID
+        store(UInt32(0x0002_0000), at: 80, in: &page)             // VER 2.0
+        page[261] = 0x02                                          // LPA bit 1: Commands Supported and Effects log
+        page[512] = 0x66                                          // SQES
+        page[513] = 0x44                                          // CQES
+        store(namespaceCount, at: 516, in: &page)                 // NN
+        store(UInt16(0x000D), at: 520, in: &page)                 // ONCS: Compare, DSM, Write Zeroes... Write Unc.
+    }
+
+    /// Identify Namespace (CNS 00h): NSZE, NCAP, NUSE, one LBA format (LBADS from the block size).
+    static func namespace(_ ns: NamespaceInfo, into page: inout [UInt8]) {
+        store(ns.blockCount, at: 0, in: &page)
+        store(ns.blockCount, at: 8, in: &page)
+        store(ns.blockCount, at: 16, in: &page)
+        page[25] = 0                                              // NLBAF: one format
+        page[26] = 0                                              // FLBAS: format 0
+        store(UInt16(ns.metadataSize), at: 128, in: &page)        // LBAF0.MS
+        page[130] = UInt8(ns.lbaDataSize.trailingZeroBitCount)    // LBAF0.LBADS
+    }
+}
