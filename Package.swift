@@ -33,15 +33,16 @@ let package = Package(
             ],
             swiftSettings: lifetimes),
         .target(name: "NVMeEmulator", dependencies: ["NVMeSpec", "NVMeGate"], swiftSettings: lifetimes),
+        .target(name: "NVMeTargets", dependencies: ["NVMeGate", "NVMeEmulator"], swiftSettings: lifetimes),
         .target(name: "CNVMeGate"),
         .target(
             name: "NVMeGateABI",
-            dependencies: ["CNVMeGate", "NVMeSpec", "NVMeGate", "NVMeEmulator"],
+            dependencies: ["CNVMeGate", "NVMeSpec", "NVMeGate", "NVMeTargets"],
             swiftSettings: lifetimes),
         .executableTarget(
             name: "nvmegate",
             dependencies: [
-                "NVMeSpec", "NVMeGate", "NVMeEmulator",
+                "NVMeSpec", "NVMeGate", "NVMeTargets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: lifetimes),

@@ -6,6 +6,13 @@ import Logging
 import NVMeSpec
 import Synchronization
 
+/// What an ioctl returned: a value (0, a positive NVMe status, an NSID) or an errno.
+@frozen
+public enum IoctlOutcome: Sendable, Hashable {
+    case returned(Int32)
+    case failed(errno: Int32)
+}
+
 /// The gate: a controller behind a policy, with an ioctl-shaped front end.
 ///
 /// Open a node as a caller (`open`), then send Linux's NVMe ioctl requests through the
@@ -101,30 +108,34 @@ public final class Gate: @unchecked Sendable {
 
     // MARK: ioctl
 
-    /// As `ioctl(2)` on a Linux NVMe node: 0 on success, the positive NVMe status when the
-    /// controller failed the command, the NSID for NVME_IOCTL_ID, or a negative errno
-    /// (EACCES policy, EINVAL malformed, ENOTTY unknown request, EFAULT bad address, EBADF).
-    public func ioctl(_ handle: Int32, request: UInt, argument: UnsafeMutableRawPointer?) -> Int32 {
-        guard let state = handles.read(handle) else { return -EBADF }
+    /// As `ioctl(2)` on a Linux NVMe node: `.returned(0)` on success, `.returned(status)`
+    /// with the positive NVMe status when the controller failed the command, the NSID for
+    /// NVME_IOCTL_ID, or `.failed(errno)`: EACCES policy, EINVAL malformed, ENOTTY unknown
+    /// request, EFAULT bad address, EBADF handle not open.
+    public func ioctl(_ handle: Int32, request: UInt, argument: UnsafeMutableRawPointer?) -> IoctlOutcome {
+        guard let state = handles.read(handle) else { return .failed(errno: EBADF) }
         let kind = state.context.kind
+        let result: Int32
         switch IoctlRequest(rawValue: request) {
         case .adminCommand:
-            return passthru(state, argument, is64: false, queue: .admin)
+            result = passthru(state, argument, is64: false, queue: .admin)
         case .admin64Command:
-            return passthru(state, argument, is64: true, queue: .admin)
+            result = passthru(state, argument, is64: true, queue: .admin)
         case .ioCommand:
-            return passthru(state, argument, is64: false, queue: .io)
+            result = passthru(state, argument, is64: false, queue: .io)
         case .io64Command:
-            return kind == .controller ? -ENOTTY : passthru(state, argument, is64: true, queue: .io)
+            result = kind == .controller ? -ENOTTY : passthru(state, argument, is64: true, queue: .io)
         case .submitIO:
-            return kind == .controller ? -ENOTTY : submitIO(state, argument)
+            result = kind == .controller ? -ENOTTY : submitIO(state, argument)
         case .id:
-            return kind == .controller ? -ENOTTY : Int32(bitPattern: state.context.nsid)
+            if kind == .controller { return .failed(errno: ENOTTY) }
+            return .returned(Int32(bitPattern: state.context.nsid))
         case .reset, .subsystemReset, .rescan:
-            return management(state, IoctlRequest(rawValue: request))
+            result = management(state, IoctlRequest(rawValue: request))
         default:
-            return -ENOTTY
+            result = -ENOTTY
         }
+        return result < 0 ? .failed(errno: -result) : .returned(result)
     }
 
     func management(_ state: HandleState, _ request: IoctlRequest) -> Int32 {

@@ -1,0 +1,78 @@
+/*
+ * nvmegate.h: the C ABI of nvmegate, an access-control filter for NVMe passthrough.
+ *
+ * A gate holds one controller (a loopback controller, an emulated NVMe controller or, later,
+ * a real device) behind a policy. Open a node as a caller, then call nvmegate_ioctl exactly
+ * as ioctl(2) on a Linux NVMe node, with the request codes of <linux/nvme_ioctl.h>.
+ *
+ * Link: -lNVMeGateABI (libNVMeGateABI.so, built by `swift build -c release`).
+ */
+#ifndef NVMEGATE_H
+#define NVMEGATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A gate: a controller behind a policy. Opaque. */
+typedef struct nvmegate nvmegate;
+
+/** Who sends commands. capabilities: bit N is Linux capability N (CAP_SYS_ADMIN = 21). */
+typedef struct nvmegate_caller {
+    uint32_t uid;
+    uint32_t gid;
+    uint64_t capabilities;
+} nvmegate_caller;
+
+/** Queues for nvmegate_check_batch. */
+#define NVMEGATE_QUEUE_ADMIN 0
+#define NVMEGATE_QUEUE_IO 1
+
+/**
+ * Creates a gate. policy_path NULL: the built-in kernel-compatible policy.
+ * target: "loopback", "emulated" (in memory), "emulated:DIR" (file-backed, created on
+ * first use), or a device path such as "/dev/nvme0".
+ * Returns NULL on failure, with a message in err (err_len bytes, NUL-terminated).
+ */
+nvmegate *nvmegate_create(const char *policy_path, const char *target, char *err, size_t err_len);
+
+/** Destroys a gate and closes its handles. NULL is ignored. */
+void nvmegate_destroy(nvmegate *gate);
+
+/**
+ * Opens node "nvme0" (controller), "nvme0n1" (namespace), "ng0n1" (generic namespace node)
+ * or "nvme0n1p1" (partition, where the namespace has one), O_RDONLY or O_RDWR, as caller.
+ * caller NULL: this process's effective uid, gid and effective capabilities.
+ * Returns a handle >= 0, or -1 with errno (ENOENT no such node, EINVAL bad flags,
+ * EMFILE too many handles, EFAULT NULL node).
+ */
+int nvmegate_open(nvmegate *gate, const char *node, int oflags, const nvmegate_caller *caller);
+
+/** Closes a handle: 0, or -1 with errno EBADF. */
+int nvmegate_close(nvmegate *gate, int handle);
+
+/**
+ * As ioctl(2) on a Linux NVMe node: NVME_IOCTL_ID, _ADMIN_CMD, _IO_CMD, _SUBMIT_IO, _RESET,
+ * _SUBSYS_RESET, _RESCAN, _ADMIN64_CMD, _IO64_CMD. Returns 0, the positive NVMe status
+ * (the completion's status field without the phase bit), the NSID for NVME_IOCTL_ID, or -1
+ * with errno: EACCES (policy), EINVAL (malformed), ENOTTY (unknown request), EFAULT (bad
+ * address), EBADF (handle not open). The result is written back as the kernel writes it.
+ * Safe to call from many threads at once.
+ */
+int nvmegate_ioctl(nvmegate *gate, int handle, unsigned long request, void *arg);
+
+/**
+ * Decides `count` 64-byte submission entries in place, as `handle` would, without executing
+ * them: queue 0 admin, 1 I/O; verdicts[i] = 0 allow or the errno the ioctl would return.
+ * Returns count, or -1 with errno.
+ */
+long nvmegate_check_batch(nvmegate *gate, int handle, int queue, const void *sqes, size_t count, uint8_t *verdicts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NVMEGATE_H */
