@@ -82,6 +82,8 @@ public final class LoopbackController: Controller, @unchecked Sendable {
         switch opcode {
         case 0x06: return identify(command, into: data)
         case 0x02: return logPage(command, into: data)
+        case 0x0A where command.featureID == 0x07:
+            return Completion(dw0: 0x003F_003F)   // Number of Queues: 64 submission and 64 completion queues
         default: return Completion()
         }
     }
