@@ -1,0 +1,111 @@
+import NVMeGate
+import NVMeSpec
+
+/// The passthrough ioctl a request goes through.
+enum PassthruIoctl: String, CaseIterable, Sendable {
+    case admin, io, admin64, io64
+
+    var queue: Queue { self == .admin || self == .admin64 ? .admin : .io }
+
+    /// Linux's name for the request.
+    var requestName: String {
+        switch self {
+        case .admin: "NVME_IOCTL_ADMIN_CMD"
+        case .io: "NVME_IOCTL_IO_CMD"
+        case .admin64: "NVME_IOCTL_ADMIN64_CMD"
+        case .io64: "NVME_IOCTL_IO64_CMD"
+        }
+    }
+}
+
+/// One passthrough request as `policy check` and `policy explain` describe it: the ioctl,
+/// the handle it goes through (node, open mode, the caller's capabilities), the caller, the
+/// command, and the buffer lengths the caller gives.
+struct PassthruRequest {
+    var ioctl: PassthruIoctl
+    var handle: HandleContext
+    var caller: Caller
+    var command: SubmissionQueueEntry
+    /// The data buffer's length; nil when not given (no transfer check).
+    var dataLength: UInt32?
+    var metadataLength: UInt32
+}
+
+/// What the gate answers to a request.
+struct PassthruVerdict {
+    var reason: Reason
+    /// The handle the command was decided with: for NVME_IOCTL_IO_CMD on a controller node,
+    /// its only namespace.
+    var handle: HandleContext
+}
+
+/// Decides requests as the gate's ioctl front end does, without a controller: the checks
+/// Linux makes on the node and request, the compiled policy's decision, then the check that
+/// the buffer holds what the command transfers. Compiled once, cheap per request.
+struct PassthruSimulator {
+    let compiled: CompiledPolicy
+    /// How many namespaces the imagined controller has (NSIDs 1...count).
+    let namespaceCount: Int
+    /// The namespace's LBA data size, for LBA-addressed transfer lengths.
+    let lbaDataSize: UInt32
+    let bypassCapabilityNames: [String]
+
+    init(compiled: CompiledPolicy, device: DeviceModel) {
+        self.compiled = compiled
+        namespaceCount = device.namespaces
+        lbaDataSize = device.lbaSize
+        bypassCapabilityNames = compiled.policy.bypassCapabilities.nameList
+    }
+
+    func decide(_ request: PassthruRequest) -> PassthruVerdict {
+        var handle = request.handle
+        let queue = request.ioctl.queue
+        if queue == .io && handle.kind == .controller {
+            // Linux: IO64 is not defined on a controller node; IO_CMD goes to the only namespace.
+            if request.ioctl == .io64 { return PassthruVerdict(reason: .notForThisNode, handle: handle) }
+            if namespaceCount == 0 { return PassthruVerdict(reason: .noNamespace, handle: handle) }
+            if namespaceCount > 1 { return PassthruVerdict(reason: .multipleNamespaces, handle: handle) }
+            handle.kind = .namespace
+            handle.nsid = 1
+        }
+        let reason = request.command.withEntry { entry -> Reason in
+            let decision = compiled.decide(entry, queue: queue, handle: handle)
+            guard decision.isAllowed else { return decision }
+            if let dataLength = request.dataLength {
+                let needed = TransferLength.of(entry, queue: queue, commandSet: handle.commandSet,
+                                               lbaDataSize: lbaDataSize, metadataSize: 0)
+                if let data = needed.data, UInt64(dataLength) < data { return .bufferTooShort }
+            }
+            if queue == .io && request.metadataLength > 0 { return .metadataNotSupported }
+            return decision
+        }
+        return PassthruVerdict(reason: reason, handle: handle)
+    }
+
+    /// What the verdict's sentence is about.
+    func subject(_ request: PassthruRequest, _ verdict: PassthruVerdict) -> DecisionSubject {
+        let queue = request.ioctl.queue
+        let opcode = request.command.opcode
+        let commandSet = verdict.handle.commandSet
+        return DecisionSubject(
+            command: OpcodeTable.displayName(queue: queue, commandSet: commandSet, opcode: opcode),
+            queue: queue, opcode: opcode,
+            effects: compiled.effects(queue: queue, commandSet: commandSet, opcode: opcode),
+            field: filteredField(request.command, queue: queue),
+            nsid: request.command.nsid, handleNSID: verdict.handle.nsid,
+            capabilityNames: bypassCapabilityNames)
+    }
+}
+
+/// The CDW10 field an admin command's filter looks at, described: "CNS 02h" for Identify,
+/// "LID 05h" for Get Log Page, "FID 07h" for Get Features; nil for other commands.
+func filteredField(_ command: SubmissionQueueEntry, queue: Queue) -> String? {
+    guard queue == .admin else { return nil }
+    let value = UInt8(truncatingIfNeeded: command[cdw: 0])
+    switch command.opcode {
+    case 0x06: return "CNS " + hexByte(value)
+    case 0x02: return "LID " + hexByte(value)
+    case 0x0A: return "FID " + hexByte(value)
+    default: return nil
+    }
+}
