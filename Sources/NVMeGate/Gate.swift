@@ -54,7 +54,8 @@ public final class Gate: @unchecked Sendable {
         counters.deallocate()
     }
 
-    static func compile(_ policy: Policy, for controller: any Controller) -> CompiledPolicy {
+    /// `policy` compiled against the effects logs `controller` reports.
+    public static func compile(_ policy: Policy, for controller: any Controller) -> CompiledPolicy {
         var logs: [CommandSet: CommandEffectsLog] = [:]
         for csi in CompiledPolicy.commandSetSlots {
             if let log = controller.effectsLog(for: csi) { logs[csi] = log }

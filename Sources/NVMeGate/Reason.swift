@@ -154,7 +154,7 @@ extension Reason {
         case .fabrics:
             return "\(s.command) is a Fabrics command, which passthrough never allows"
         case .vendorSpecific:
-            return "\(s.command) is vendor specific (opcode \(s.queue == .admin ? "C0h" : "80h") and above) and the policy does not allow it"
+            return "\(s.command) is refused: \(s.queue == .admin ? "admin" : "I/O") opcodes \(s.queue == .admin ? "C0h" : "80h") and above are vendor specific, and the policy does not allow this one"
         case .adminCommandNotAllowed:
             return "\(s.command) is an admin command the policy does not allow"
         case .identifyCNSNotAllowed:

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import NVMeGate
+import NVMeTargets
 import NVMeSpec
 
 /// A failure the CLI reports as `nvmegate: <message>` on standard error, exiting with 1.
@@ -39,7 +40,7 @@ func printError(_ message: String) {
 }
 
 /// Where a command's policy and effects log come from: `--policy FILE` (the built-in
-/// kernel-compatible policy when omitted) and `--effects-log FILE`.
+/// kernel-compatible policy when omitted) and `--effects-log FILE` or `--target TARGET`.
 struct PolicySource: ParsableArguments {
     @Option(help: ArgumentHelp("A policy file (TOML). Default: the built-in kernel-compatible policy.",
                                valueName: "file"))
@@ -50,15 +51,29 @@ struct PolicySource: ParsableArguments {
         valueName: "file"))
     var effectsLog: String?
 
-    /// The policy named, compiled against the effects log named.
+    @Option(help: ArgumentHelp(
+        "Take the effects logs from this target's controller instead (\"loopback\", …).", valueName: "target"))
+    var target: String?
+
+    func validate() throws {
+        if effectsLog != nil && target != nil { throw ValidationError("give --effects-log or --target, not both") }
+    }
+
+    /// The policy named, compiled against the effects log named or the target's.
     func compile() throws -> CompiledPolicy {
         let loaded = try policy.map { path throws(PolicyError) in try Policy.load(path: path) } ?? .kernel
+        if let target {
+            let controller: any Controller
+            do { controller = try Target.open(target) } catch { throw CLIError(error.description) }
+            return Gate.compile(loaded, for: controller)
+        }
         return CompiledPolicy(policy: loaded, effectsLogs: try loadEffectsLogs(effectsLog))
     }
 
     /// Where the effects a decision consulted came from, for explanations.
     var effectsOrigin: String {
-        effectsLog.map { "from the effects log \($0)" } ?? "no effects log supplied: Linux's known effects only"
+        if let target { return "from the effects logs of target \(target)" }
+        return effectsLog.map { "from the effects log \($0)" } ?? "no effects log supplied: Linux's known effects only"
     }
 }
 

@@ -117,8 +117,8 @@ struct CLIPolicyTests {
             Self.verdict(.adminCommandNotAllowed, "\(getLogPage) is an admin command the policy does not allow"),
             Self.verdict(.privilegedBypass, "\(getLogPage) is allowed because the caller holds CAP_SYS_ADMIN, which bypasses the policy's rules"),
             Self.verdict(.partition, "\(read) is refused through a partition node: passthrough there reaches the whole namespace"),
-            Self.verdict(.vendorSpecific, "\(Self.name(.admin, 0xC0)) is vendor specific (opcode C0h and above) and the policy does not allow it"),
-            Self.verdict(.vendorSpecific, "\(Self.name(.io, 0x81)) is vendor specific (opcode 80h and above) and the policy does not allow it"),
+            Self.verdict(.vendorSpecific, "\(Self.name(.admin, 0xC0)) is refused: admin opcodes C0h and above are vendor specific, and the policy does not allow this one"),
+            Self.verdict(.vendorSpecific, "\(Self.name(.io, 0x81)) is refused: I/O opcodes 80h and above are vendor specific, and the policy does not allow this one"),
             #"{"allow":false,"errno":22,"reason":"malformed-input","detail":"line 14: missing cmd.opcode"}"#,
             Self.verdict(.allowed, "\(read) is allowed by the policy"),
             Self.verdict(.notForThisNode, "the ioctl request is not defined on this kind of node"),
@@ -374,25 +374,11 @@ enum NVMeGateCLI {
             .first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }()
 
-    /// Runs `nvmegate arguments…` with `input` on standard input; output goes through files,
-    /// so neither side can block on a full pipe.
+    /// Runs `nvmegate arguments…` with `input` on standard input.
     static func run(_ arguments: [String], input: String = "") throws -> Result {
         let executable = try #require(executable, "the nvmegate binary beside the test bundle")
-        let files = try CLIScratchDirectory()
-        let inputFile = try files.write("stdin", Array(input.utf8))
-        let stdoutFile = try files.write("stdout", [])
-        let stderrFile = try files.write("stderr", [])
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inputFile))
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutFile))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrFile))
-        try process.run()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus,
-                      stdout: try String(contentsOfFile: stdoutFile, encoding: .utf8),
-                      stderr: try String(contentsOfFile: stderrFile, encoding: .utf8))
+        let r = try Toolchain.run(executable.path, arguments, input: Array(input.utf8))
+        return Result(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 }
 

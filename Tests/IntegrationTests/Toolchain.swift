@@ -28,24 +28,23 @@ enum Toolchain {
         return "/opt/swift/usr/lib/swift/linux"
     }()
 
-    /// Runs `executable` with `arguments`, feeding `input`; returns status, stdout, stderr.
-    @discardableResult
-    static func run(_ executable: String, _ arguments: [String], input: Data? = nil,
-                    environment: [String: String]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Runs `executable` with `arguments`, `input` on standard input; output goes through
+    /// files, so neither side can block on a full pipe.
+    static func run(_ executable: String, _ arguments: [String], input: [UInt8] = []) throws
+        -> (status: Int32, stdout: String, stderr: String) {
+        let files = try CLIScratchDirectory()
+        let inputFile = try files.write("stdin", input)
+        let stdoutFile = try files.write("stdout", [])
+        let stderrFile = try files.write("stderr", [])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe(), err = Pipe(), inp = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = inp
+        process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inputFile))
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutFile))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrFile))
         try process.run()
-        if let input { inp.fileHandleForWriting.write(input) }
-        try inp.fileHandleForWriting.close()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        return (process.terminationStatus, try String(contentsOfFile: stdoutFile, encoding: .utf8),
+                try String(contentsOfFile: stderrFile, encoding: .utf8))
     }
 }
