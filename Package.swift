@@ -53,6 +53,8 @@ let package = Package(
         .testTarget(
             name: "NVMeGateTests", dependencies: ["NVMeSpec", "NVMeGate", "NVMeEmulator"], swiftSettings: lifetimes),
         .testTarget(
+            name: "NVMeEmulatorTests", dependencies: ["NVMeSpec", "NVMeGate", "NVMeEmulator"], swiftSettings: lifetimes),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["NVMeSpec", "NVMeGate", "nvmegate", "NVMeGateABI"],
             swiftSettings: lifetimes),

@@ -1,0 +1,250 @@
+import NVMeGate
+import NVMeSpec
+import Synchronization
+
+/// Volatile per-controller state: current feature values, the host identifier, the
+/// timestamp, a firmware image being downloaded.
+struct ControllerState {
+    /// Current feature values by `featureKey`; absent means the saved or default value.
+    var features: [UInt64: UInt32] = [:]
+    /// Host Identifier (Set Features 81h): empty, 8 bytes, or 16 bytes (EXHID).
+    var hostID: [UInt8] = []
+    /// Timestamp (Set Features 0Eh): the host's value and the monotonic time it was set.
+    var timestamp: (value: UInt64, setAt: UInt64)?
+    /// Firmware Image Download: the image so far, by byte offset.
+    var firmwareImage: [UInt8] = []
+}
+
+/// Where a feature value is kept: FID, a selector (Temperature Threshold's THSEL) and an NSID
+/// for namespace-specific features.
+func featureKey(_ fid: UInt8, selector: UInt8 = 0, nsid: UInt32 = 0) -> UInt64 {
+    UInt64(fid) | UInt64(selector) << 8 | UInt64(nsid) << 32
+}
+
+/// An emulated NVMe controller that behaves like a real one: Identify, log pages, features,
+/// namespace management and attachment, Format NVM, Sanitize, firmware, self-test, and the
+/// NVM command set with reservations. Its Commands Supported and Effects log lists exactly
+/// what it implements, with the effects each command really has.
+///
+/// Create one in memory (`EmulatedController.inMemory()`), file-backed in a directory
+/// (`init(directory:configuration:)`), or attach several to one `EmulatedSubsystem` to model
+/// several hosts. Safe to call from many threads at once.
+public final class EmulatedController: Controller {
+    /// The subsystem this controller belongs to (namespaces, data, reservations, logs).
+    public let subsystem: EmulatedSubsystem
+    /// This controller's Controller ID (CNTLID).
+    public let controllerID: UInt16
+    let local = Mutex(ControllerState())
+    /// When this controller came out of reset (the Timestamp feature counts from it until set).
+    let startedAt = monotonicMilliseconds()
+
+    /// A controller with its own in-memory subsystem (sparse: a large namespace costs only
+    /// what is written). A reserved controller ID in `configuration` (0, FFF0h and up) is
+    /// replaced by 1.
+    public init(configuration: EmulatorConfiguration = .init()) {
+        subsystem = EmulatedSubsystem(configuration: configuration)
+        let id = configuration.controllerID
+        controllerID = id != 0 && id < 0xFFF0 ? id : 1
+        // A fresh subsystem has no controllers, so joining cannot fail.
+        try? subsystem.join(controllerID: controllerID)
+    }
+
+    /// A controller with its own in-memory subsystem; see `init(configuration:)`.
+    public static func inMemory(_ configuration: EmulatorConfiguration = .init()) -> EmulatedController {
+        EmulatedController(configuration: configuration)
+    }
+
+    /// A controller over the file-backed subsystem in `directory`, created with
+    /// `configuration`'s defaults on first use (one 1 GiB namespace of 512-byte blocks).
+    /// Throws when another process holds the directory, naming its pid.
+    public convenience init(directory: String, configuration: EmulatorConfiguration = .init()) throws(EmulatorError) {
+        let s = try EmulatedSubsystem(directory: directory, configuration: configuration)
+        try self.init(subsystem: s, controllerID: configuration.controllerID)
+    }
+
+    /// Another controller on an existing subsystem: a second host. `controllerID` must not be
+    /// in use by another open controller of the subsystem.
+    public init(subsystem: EmulatedSubsystem, controllerID: UInt16) throws(EmulatorError) {
+        guard controllerID != 0 && controllerID < 0xFFF0 else {
+            throw EmulatorError("controller ID \(controllerID) is reserved (valid: 1...FFEFh)")
+        }
+        self.subsystem = subsystem
+        self.controllerID = controllerID
+        try subsystem.join(controllerID: controllerID)
+    }
+
+    deinit { subsystem.leave(controllerID: controllerID) }
+
+    // MARK: Controller
+
+    public var identity: ControllerIdentity {
+        subsystem.state.withLock { s in
+            ControllerIdentity(model: s.modelNumber, firmwareRevision: s.firmware.slots[s.firmware.active - 1] ?? "",
+                               serialNumber: s.serialNumber)
+        }
+    }
+
+    public func namespaces() -> [NamespaceInfo] {
+        let all = subsystem.state.withLock { s in s.namespaces.keys.sorted().compactMap { s.namespaces[$0] } }
+        var out: [NamespaceInfo] = []
+        for ns in all {
+            let info = ns.state.withLock { (n) -> NamespaceInfo? in
+                guard !n.deleted, n.attached.contains(controllerID) else { return nil }
+                return NamespaceInfo(nsid: ns.nsid, commandSet: .nvm, lbaDataSize: n.lbaSize, metadataSize: 0,
+                                     blockCount: n.blockCount, partitions: mbrPartitions(n))
+            }
+            if let info { out.append(info) }
+        }
+        return out
+    }
+
+    public func effectsLog(for commandSet: CommandSet) -> CommandEffectsLog? {
+        Self.effectsLog(commandSet)
+    }
+
+    public func submit(_ command: borrowing SubmissionEntry, queue: Queue,
+                       data: UnsafeMutableRawBufferPointer, metadata: UnsafeMutableRawBufferPointer)
+        throws(ControllerError) -> Completion {
+        let cmd = Command(command)
+        let completion = queue == .admin ? admin(cmd, data) : io(cmd, data)
+        if !completion.status.isSuccess {
+            let lba = queue == .io ? cmd.slba : 0
+            let status = completion.status.rawValue
+            subsystem.state.withLock { s in
+                s.recordError(ErrorEntry(count: 0, sqid: queue == .admin ? 0 : 1, cid: cmd.cid,
+                                         status: status, lba: lba, nsid: cmd.nsid))
+            }
+        }
+        return completion
+    }
+
+    /// Controller Level Reset: features return to their saved (or default) values, the
+    /// timestamp is lost, pending events are dropped, and a firmware image committed for
+    /// activation at the next reset becomes the running firmware.
+    public func reset() throws(ControllerError) {
+        local.withLock { c in c.features = [:]; c.timestamp = nil; c.firmwareImage = [] }
+        subsystem.state.withLock { s in
+            s.pendingEvents[controllerID] = nil
+            if let next = s.firmware.next { s.firmware.active = next; s.firmware.next = nil }
+            subsystem.save(&s)
+        }
+    }
+
+    /// NVM Subsystem Reset: a controller reset, and reservations without Persist Through
+    /// Power Loss are released with their registrations (as at power loss).
+    public func subsystemReset() throws(ControllerError) {
+        try reset()
+        subsystem.state.withLock { s in
+            for ns in s.namespaces.values {
+                ns.state.withLock { n in
+                    if !n.reservation.persistThroughPowerLoss {
+                        let gen = n.reservation.generation
+                        n.reservation = ReservationState()
+                        n.reservation.generation = gen
+                    }
+                }
+            }
+            subsystem.save(&s)
+        }
+    }
+
+    /// Namespace rescan: the emulator's namespace list is always current, so nothing to do.
+    public func rescan() throws(ControllerError) {}
+
+    // MARK: Effects
+
+    /// Admin commands implemented, with the effects they really have.
+    static let adminEffects: [UInt8: CommandEffects] = [
+        AdminOp.getLogPage: CommandEffects(supported: true),
+        AdminOp.identify: CommandEffects(supported: true),
+        AdminOp.abort: CommandEffects(supported: true),
+        // Set Features changes no namespace or controller capability here (no LBA format,
+        // queue or power-state effect visible in Identify), so CSUPP only, like QEMU.
+        AdminOp.setFeatures: CommandEffects(supported: true),
+        AdminOp.getFeatures: CommandEffects(supported: true),
+        AdminOp.asyncEventRequest: CommandEffects(supported: true),
+        AdminOp.namespaceManagement: CommandEffects(supported: true, namespaceInventoryChange: true),
+        // Activation changes Identify Controller FR.
+        AdminOp.firmwareCommit: CommandEffects(supported: true, controllerCapabilityChange: true),
+        AdminOp.firmwareImageDownload: CommandEffects(supported: true),
+        AdminOp.deviceSelfTest: CommandEffects(supported: true),
+        AdminOp.namespaceAttachment: CommandEffects(supported: true, namespaceInventoryChange: true),
+        AdminOp.keepAlive: CommandEffects(supported: true),
+        // Erases data and may change the LBA format (NSZE, LBA size): LBCC, NCC; exclusive
+        // for the namespace it formats (CSE=1; FNA bit 0 is clear, so formats are per namespace).
+        AdminOp.formatNVM: CommandEffects(supported: true, logicalBlockContentChange: true,
+                                          namespaceCapabilityChange: true, submissionAndExecution: 1),
+        // Erases every namespace: LBCC, exclusive for the whole subsystem (CSE=2).
+        AdminOp.sanitize: CommandEffects(supported: true, logicalBlockContentChange: true, submissionAndExecution: 2),
+    ]
+
+    /// NVM command set I/O commands implemented, with their effects.
+    static let ioEffects: [UInt8: CommandEffects] = [
+        // Flush makes data durable but changes no block's content as a read sees it.
+        IOOp.flush: CommandEffects(supported: true),
+        IOOp.write: CommandEffects(supported: true, logicalBlockContentChange: true),
+        IOOp.read: CommandEffects(supported: true),
+        IOOp.writeUncorrectable: CommandEffects(supported: true, logicalBlockContentChange: true),
+        IOOp.compare: CommandEffects(supported: true),
+        IOOp.writeZeroes: CommandEffects(supported: true, logicalBlockContentChange: true),
+        IOOp.datasetManagement: CommandEffects(supported: true, logicalBlockContentChange: true),
+        IOOp.verify: CommandEffects(supported: true),
+        IOOp.reservationRegister: CommandEffects(supported: true),
+        IOOp.reservationReport: CommandEffects(supported: true),
+        IOOp.reservationAcquire: CommandEffects(supported: true),
+        IOOp.reservationRelease: CommandEffects(supported: true),
+        IOOp.copy: CommandEffects(supported: true, logicalBlockContentChange: true),
+    ]
+
+    /// The log for `commandSet`: the admin half always, the I/O half for the NVM command set
+    /// only (the only one implemented; other CSIs get an empty I/O half, as in QEMU).
+    static func effectsLog(_ commandSet: CommandSet) -> CommandEffectsLog {
+        var log = CommandEffectsLog()
+        for (op, e) in adminEffects { log[.admin, op] = e }
+        if commandSet == .nvm { for (op, e) in ioEffects { log[.io, op] = e } }
+        return log
+    }
+
+    // MARK: Dispatch
+
+    func admin(_ cmd: Command, _ data: UnsafeMutableRawBufferPointer) -> Completion {
+        guard Self.adminEffects[cmd.opcode] != nil else { return Completion(status: Status.invalidOpcode) }
+        if cmd.psdt != 0 { return Completion(status: Status.invalidField) }       // SGLS = 0: PRPs only
+        if cmd.fuse != 0 { return Completion(status: Status.invalidFieldRetry) }  // FUSES = 0
+        switch cmd.opcode {
+        case AdminOp.identify: return Completion(status: identify(cmd, data))
+        case AdminOp.getLogPage: return Completion(status: getLogPage(cmd, data))
+        case AdminOp.getFeatures: return getFeatures(cmd, data)
+        case AdminOp.setFeatures: return setFeatures(cmd, data)
+        case AdminOp.abort:
+            // Commands complete synchronously, so there is never one to abort: DW0 bit 0 = 1
+            // ("command not aborted"), as QEMU answers.
+            return Completion(status: .success, dw0: 1)
+        case AdminOp.keepAlive: return Completion()
+        case AdminOp.asyncEventRequest: return asyncEventRequest()
+        case AdminOp.namespaceManagement: return namespaceManagement(cmd, data)
+        case AdminOp.namespaceAttachment: return Completion(status: namespaceAttachment(cmd, data))
+        case AdminOp.formatNVM: return Completion(status: formatNVM(cmd))
+        case AdminOp.sanitize: return Completion(status: sanitize(cmd))
+        case AdminOp.firmwareImageDownload: return Completion(status: firmwareImageDownload(cmd, data))
+        case AdminOp.firmwareCommit: return Completion(status: firmwareCommit(cmd))
+        case AdminOp.deviceSelfTest: return Completion(status: deviceSelfTest(cmd))
+        default: return Completion(status: Status.invalidOpcode)
+        }
+    }
+
+    // MARK: Shared helpers
+
+    /// The namespace `nsid` if it is allocated and attached to this controller (active).
+    func activeNamespace(_ nsid: UInt32) -> Namespace? {
+        guard let ns = subsystem.state.withLock({ $0.namespaces[nsid] }) else { return nil }
+        return ns.state.withLock { $0.attached.contains(controllerID) && !$0.deleted } ? ns : nil
+    }
+
+    /// NSID is 1...NN.
+    func isValidNSID(_ nsid: UInt32) -> Bool {
+        nsid != 0 && nsid <= subsystem.state.withLock { $0.maxNamespaces }
+    }
+
+    var hostKey: HostKey { HostKey(hostID: local.withLock { $0.hostID }, controllerID: controllerID) }
+}
