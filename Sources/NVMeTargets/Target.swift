@@ -12,13 +12,19 @@ public enum Target {
         public var description: String
     }
 
-    /// The controller `spec` names.
+    /// The controller `spec` names: "loopback" (completes commands, moves no data),
+    /// "emulated" (an emulated NVMe controller in memory) or "emulated:DIR" (file-backed in
+    /// DIR, created on first use with one 1 GiB namespace of 512-byte blocks).
     public static func open(_ spec: String) throws(SpecError) -> any Controller {
-        switch spec {
-        case "loopback":
-            return LoopbackController()
-        default:
-            throw SpecError(description: "unknown target \"\(spec)\": expected \"loopback\"")
+        if spec == "loopback" { return LoopbackController() }
+        if spec == "emulated" { return EmulatedController.inMemory() }
+        if spec.hasPrefix("emulated:") {
+            let directory = String(spec.dropFirst("emulated:".count))
+            guard !directory.isEmpty else { throw SpecError(description: "target \"emulated:\" needs a directory after the colon") }
+            do { return try EmulatedController(directory: directory) } catch {
+                throw SpecError(description: error.description)
+            }
         }
+        throw SpecError(description: "unknown target \"\(spec)\": expected \"loopback\", \"emulated\" or \"emulated:DIR\"")
     }
 }

@@ -64,6 +64,39 @@ int main(void) {
     /* create */
     nvmegate *bad = nvmegate_create(NULL, "no-such-target", err, sizeof err);
     CHECK(bad == NULL && strstr(err, "no-such-target") != NULL, "an unknown target fails with a message naming it");
+
+    /* the emulated controller, file-backed: a write through one gate is read back through another */
+    char dir[] = "/tmp/nvmegate-abi-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "temporary directory");
+    char spec[64];
+    snprintf(spec, sizeof spec, "emulated:%s", dir);
+    nvmegate *e = nvmegate_create(NULL, spec, err, sizeof err);
+    CHECK(e != NULL, "emulated:DIR gate");
+    if (e) {
+        int w = nvmegate_open(e, "nvme0n1", O_RDWR, &user);
+        char out[512], in[512];
+        for (int i = 0; i < 512; i++) out[i] = (char)(i * 7);
+        struct nvme_passthru_cmd wr = cmd(0x01, 1, out, 512);
+        wr.cdw10 = 100;
+        CHECK(call(e, w, NVME_IOCTL_IO_CMD, &wr) == 0, "emulated Write");
+        struct nvme_passthru_cmd fl = cmd(0x00, 1, NULL, 0);
+        CHECK(call(e, w, NVME_IOCTL_IO_CMD, &fl) == 0, "emulated Flush");
+        errno = 0;
+        CHECK(nvmegate_create(NULL, spec, err, sizeof err) == NULL && strstr(err, "in use") != NULL, "a second gate on the same DIR is refused while the first holds it");
+        nvmegate_destroy(e);
+        nvmegate *e2 = nvmegate_create(NULL, spec, err, sizeof err);
+        CHECK(e2 != NULL, "reopen emulated:DIR");
+        if (e2) {
+            int r = nvmegate_open(e2, "nvme0n1", O_RDONLY, &user);
+            struct nvme_passthru_cmd rd = cmd(0x02, 1, in, 512);
+            rd.cdw10 = 100;
+            memset(in, 0, sizeof in);
+            CHECK(call(e2, r, NVME_IOCTL_IO_CMD, &rd) == 0 && memcmp(in, out, 512) == 0, "data written before is read back after reopening");
+            rd.cdw10 = 0xffffffff; rd.cdw11 = 0xffffffff;
+            CHECK(call(e2, r, NVME_IOCTL_IO_CMD, &rd) == 0x4080, "LBA Out of Range with DNR: 0x4080");
+            nvmegate_destroy(e2);
+        }
+    }
     bad = nvmegate_create("/nonexistent/policy.toml", "loopback", err, sizeof err);
     CHECK(bad == NULL && strstr(err, "/nonexistent/policy.toml") != NULL, "a missing policy file fails with its path");
     nvmegate *g = nvmegate_create(NULL, "loopback", err, sizeof err);
