@@ -11,36 +11,36 @@ extension EmulatedController {
         switch cmd.cdw10 & 0xF {
         case 0: return createNamespace(cmd, data)
         case 1: return Completion(status: deleteNamespace(cmd.nsid))
-        default: return Completion(status: Status.invalidField)
+        default: return Completion(status: .invalidField.withDoNotRetry)
         }
     }
 
     private func createNamespace(_ cmd: Command, _ data: UnsafeMutableRawBufferPointer) -> Completion {
-        guard cmd.nsid == 0 else { return Completion(status: Status.invalidField) }
+        guard cmd.nsid == 0 else { return Completion(status: .invalidField.withDoNotRetry) }
         guard cmd.cdw11 >> 24 == UInt32(CommandSet.nvm.rawValue) else {
-            return Completion(status: Status.ioCommandSetNotSupported)
+            return Completion(status: .ioCommandSetNotSupported.withDoNotRetry)
         }
-        guard data.count >= 4096 else { return Completion(status: Status.dataTransferError) }
+        guard data.count >= 4096 else { return Completion(status: .dataTransferError.withDoNotRetry) }
         let nsze = data.le64(0), ncap = data.le64(8)
         let flbas = data.load(fromByteOffset: 26, as: UInt8.self)
         let dps = data.load(fromByteOffset: 29, as: UInt8.self)
         let format = flbas & 0xF | (flbas >> 5 & 0x3) << 4
-        guard format < Limits.lbaFormats.count else { return Completion(status: Status.invalidFormat) }
-        guard dps == 0 else { return Completion(status: Status.invalidField) }           // no protection information
-        guard nsze != 0, ncap == nsze else { return Completion(status: Status.invalidField) }   // no thin provisioning
+        guard format < Limits.lbaFormats.count else { return Completion(status: .invalidFormat.withDoNotRetry) }
+        guard dps == 0 else { return Completion(status: .invalidField.withDoNotRetry) }           // no protection information
+        guard nsze != 0, ncap == nsze else { return Completion(status: .invalidField.withDoNotRetry) }   // no thin provisioning
         let (bytes, overflow) = nsze.multipliedReportingOverflow(by: UInt64(Limits.lbaFormats[Int(format)]))
-        guard !overflow else { return Completion(status: Status.namespaceInsufficientCapacity) }
+        guard !overflow else { return Completion(status: .namespaceInsufficientCapacity.withDoNotRetry) }
         return subsystem.state.withLock { s in
             guard bytes <= s.totalCapacity &- min(s.totalCapacity, s.allocatedBytes) else {
-                return Completion(status: Status.namespaceInsufficientCapacity)
+                return Completion(status: .namespaceInsufficientCapacity.withDoNotRetry)
             }
             guard let nsid = (1...s.maxNamespaces).first(where: { s.namespaces[$0] == nil }) else {
-                return Completion(status: Status.namespaceIdentifierUnavailable)
+                return Completion(status: .namespaceIdentifierUnavailable.withDoNotRetry)
             }
             let store: any BlockStore
             if let dir = subsystem.directory {
                 do { store = try FileStore(path: EmulatedSubsystem.dataPath(dir, nsid), size: bytes) }
-                catch { return Completion(status: Status.internalError) }
+                catch { return Completion(status: .internalError) }
             } else {
                 store = MemoryStore()
             }
@@ -59,7 +59,7 @@ extension EmulatedController {
             if nsid == 0xFFFF_FFFF { targets = Array(s.namespaces.keys) }
             else {
                 guard nsid != 0, nsid <= s.maxNamespaces, s.namespaces[nsid] != nil else {
-                    return Status.invalidNamespaceOrFormat
+                    return .invalidNamespaceOrFormat.withDoNotRetry
                 }
                 targets = [nsid]
             }
@@ -81,23 +81,23 @@ extension EmulatedController {
 
     func namespaceAttachment(_ cmd: Command, _ data: UnsafeMutableRawBufferPointer) -> NVMeStatus {
         let select = cmd.cdw10 & 0xF
-        guard select <= 1 else { return Status.invalidField }
-        guard isValidNSID(cmd.nsid) else { return Status.invalidField }
-        guard data.count >= 2 else { return Status.dataTransferError }
+        guard select <= 1 else { return .invalidField.withDoNotRetry }
+        guard isValidNSID(cmd.nsid) else { return .invalidField.withDoNotRetry }
+        guard data.count >= 2 else { return .dataTransferError.withDoNotRetry }
         let count = Int(data.le16(0))
-        guard data.count >= 2 + 2 * count else { return Status.dataTransferError }
+        guard data.count >= 2 + 2 * count else { return .dataTransferError.withDoNotRetry }
         let ids = (0..<count).map { data.le16(2 + 2 * $0) }
         return subsystem.state.withLock { s in
-            guard let ns = s.namespaces[cmd.nsid] else { return Status.invalidNamespaceOrFormat }
+            guard let ns = s.namespaces[cmd.nsid] else { return .invalidNamespaceOrFormat.withDoNotRetry }
             guard !ids.isEmpty, ids.allSatisfy({ s.knownControllers.contains($0) }) else {
-                return Status.controllerListInvalid
+                return .controllerListInvalid.withDoNotRetry
             }
             let status: NVMeStatus = ns.state.withLock { n in
                 if select == 0 {
-                    if ids.contains(where: { n.attached.contains($0) }) { return Status.namespaceAlreadyAttached }
+                    if ids.contains(where: { n.attached.contains($0) }) { return .namespaceAlreadyAttached.withDoNotRetry }
                     n.attached.formUnion(ids)
                 } else {
-                    if ids.contains(where: { !n.attached.contains($0) }) { return Status.namespaceNotAttached }
+                    if ids.contains(where: { !n.attached.contains($0) }) { return .namespaceNotAttached.withDoNotRetry }
                     n.attached.subtract(ids)
                 }
                 return .success
@@ -119,11 +119,11 @@ extension EmulatedController {
         if cmd.nsid == 0xFFFF_FFFF {
             targets = namespaces().compactMap { info in subsystem.state.withLock { $0.namespaces[info.nsid] } }
         } else {
-            guard let ns = activeNamespace(cmd.nsid) else { return Status.invalidNamespaceOrFormat }
+            guard let ns = activeNamespace(cmd.nsid) else { return .invalidNamespaceOrFormat.withDoNotRetry }
             targets = [ns]
         }
-        guard lbaf < Limits.lbaFormats.count, pi == 0 else { return Status.invalidFormat }
-        guard ses <= 2 else { return Status.invalidField }   // 0 none, 1 user data erase, 2 cryptographic erase
+        guard lbaf < Limits.lbaFormats.count, pi == 0 else { return .invalidFormat.withDoNotRetry }
+        guard ses <= 2 else { return .invalidField.withDoNotRetry }   // 0 none, 1 user data erase, 2 cryptographic erase
         return subsystem.state.withLock { s in
             var failed = false
             for ns in targets {
@@ -137,7 +137,7 @@ extension EmulatedController {
                 s.noteChangedNamespace(ns.nsid, controllers: attached)
             }
             subsystem.save(&s)
-            return failed ? Status.internalError : .success
+            return failed ? NVMeStatus.internalError : .success
         }
     }
 
@@ -152,7 +152,7 @@ extension EmulatedController {
         case 1: return .success                 // Exit Failure Mode: never in failure mode
         case 2, 4: pattern = 0                  // Block Erase, Crypto Erase
         case 3: pattern = invert && passes % 2 == 0 ? ~cmd.cdw11 : cmd.cdw11   // Overwrite: the last pass stays
-        default: return Status.invalidField
+        default: return .invalidField.withDoNotRetry
         }
         return subsystem.state.withLock { s in
             s.sanitizeProgress = 0
@@ -168,7 +168,7 @@ extension EmulatedController {
             // SSTAT: 001b completed successfully (011b failed), passes completed, Global Data Erased.
             s.sanitizeStatus = (failed ? 3 : 1) | (action == 3 ? UInt16(passes) << 3 : 0) | (failed ? 0 : 1 << 8)
             subsystem.save(&s)
-            return failed ? Status.internalError : .success
+            return failed ? NVMeStatus.internalError : .success
         }
     }
 
@@ -177,13 +177,13 @@ extension EmulatedController {
     func firmwareImageDownload(_ cmd: Command, _ data: UnsafeMutableRawBufferPointer) -> NVMeStatus {
         let length = (UInt64(cmd.cdw10) + 1) * 4
         let offset = UInt64(cmd.cdw11) * 4
-        guard length <= UInt64(Limits.maxTransfer) else { return Status.invalidField }
-        guard offset + length <= UInt64(Limits.maxFirmwareImage) else { return Status.invalidField }
-        guard UInt64(data.count) >= length else { return Status.dataTransferError }
+        guard length <= UInt64(Limits.maxTransfer) else { return .invalidField.withDoNotRetry }
+        guard offset + length <= UInt64(Limits.maxFirmwareImage) else { return .invalidField.withDoNotRetry }
+        guard UInt64(data.count) >= length else { return .dataTransferError.withDoNotRetry }
         let piece = Array(UnsafeRawBufferPointer(rebasing: data[0..<Int(length)]))
         return local.withLock { c in
             if offset == 0 { c.firmwareImage = [] }
-            guard Int(offset) >= c.firmwareImage.count else { return Status.overlappingRange }
+            guard Int(offset) >= c.firmwareImage.count else { return .overlappingRange.withDoNotRetry }
             c.firmwareImage += [UInt8](repeating: 0, count: Int(offset) - c.firmwareImage.count)
             c.firmwareImage += piece
             return .success
@@ -193,15 +193,15 @@ extension EmulatedController {
     func firmwareCommit(_ cmd: Command) -> NVMeStatus {
         let slot = Int(cmd.cdw10 & 0x7)
         let action = (cmd.cdw10 >> 3) & 0x7
-        guard slot <= Limits.firmwareSlots else { return Status.invalidFirmwareSlot }
-        guard action <= 3, cmd.cdw10 & (1 << 31) == 0 else { return Status.invalidField }   // no boot partitions
+        guard slot <= Limits.firmwareSlots else { return .invalidFirmwareSlot.withDoNotRetry }
+        guard action <= 3, cmd.cdw10 & (1 << 31) == 0 else { return .invalidField.withDoNotRetry }   // no boot partitions
         let image = action == 2 ? [] : local.withLock { $0.firmwareImage }
-        if action != 2 && image.isEmpty { return Status.invalidFirmwareImage }
+        if action != 2 && image.isEmpty { return .invalidFirmwareImage.withDoNotRetry }
         return subsystem.state.withLock { s in
             var target = slot
             if action == 2 {
-                guard slot != 0 else { return Status.invalidFirmwareSlot }
-                guard s.firmware.slots[slot - 1] != nil else { return Status.invalidFirmwareImage }
+                guard slot != 0 else { return .invalidFirmwareSlot.withDoNotRetry }
+                guard s.firmware.slots[slot - 1] != nil else { return .invalidFirmwareImage.withDoNotRetry }
             } else {
                 if target == 0 {   // the controller chooses: an empty slot, else the lowest inactive one
                     target = (s.firmware.slots.firstIndex { $0 == nil }
@@ -216,7 +216,7 @@ extension EmulatedController {
                 s.firmware.next = nil
                 // Notice: Firmware Activation Starting (type 2, info 01h, log page 03h) to every controller.
                 for c in s.openControllers {
-                    s.pendingEvents[c, default: []].append(0x02 | 0x01 << 8 | UInt32(LID.firmwareSlot) << 16)
+                    s.pendingEvents[c, default: []].append(0x02 | 0x01 << 8 | UInt32(LogPageID.firmwareSlotInformation.rawValue) << 16)
                 }
             default: break
             }
@@ -243,13 +243,13 @@ extension EmulatedController {
     func deviceSelfTest(_ cmd: Command) -> NVMeStatus {
         let code = UInt8(cmd.cdw10 & 0xF)
         if cmd.nsid != 0 && cmd.nsid != 0xFFFF_FFFF && activeNamespace(cmd.nsid) == nil {
-            return Status.invalidNamespaceOrFormat
+            return .invalidNamespaceOrFormat.withDoNotRetry
         }
         return subsystem.state.withLock { s in
             s.settleSelfTest()
             switch code {
             case 1, 2:
-                guard s.runningSelfTest == nil else { return Status.selfTestInProgress }
+                guard s.runningSelfTest == nil else { return .deviceSelfTestInProgress }
                 if code == 1 || s.extendedSelfTestMilliseconds == 0 {
                     s.addSelfTestResult(SelfTestResult(code: code, result: 0, powerOnHours: s.powerOnHours, nsid: cmd.nsid))
                 } else {
@@ -263,7 +263,7 @@ extension EmulatedController {
                     s.runningSelfTest = nil
                 }
             default:
-                return Status.invalidField
+                return .invalidField.withDoNotRetry
             }
             subsystem.save(&s)
             return .success
@@ -277,7 +277,7 @@ extension EmulatedController {
     /// to wait for in a synchronous ioctl model, so it returns Asynchronous Event Request
     /// Limit Exceeded instead of blocking forever.
     func asyncEventRequest() -> Completion {
-        let config = currentFeature(featureKey(FID.asyncEventConfiguration))
+        let config = currentFeature(featureKey(.asynchronousEventConfiguration))
         return subsystem.state.withLock { s in
             var events = s.pendingEvents[controllerID] ?? []
             let enabled: (UInt32) -> Bool = { e in
@@ -285,7 +285,7 @@ extension EmulatedController {
                 return e & 0x7 == 2 && ((info == 0 && config & (1 << 8) != 0) || (info == 1 && config & (1 << 9) != 0))
             }
             guard let i = events.firstIndex(where: enabled) else {
-                return Completion(status: Status.asyncEventRequestLimitExceeded)
+                return Completion(status: .asynchronousEventRequestLimitExceeded.withDoNotRetry)
             }
             let event = events.remove(at: i)
             s.pendingEvents[controllerID] = events

@@ -17,8 +17,8 @@ struct ControllerState {
 
 /// Where a feature value is kept: FID, a selector (Temperature Threshold's THSEL) and an NSID
 /// for namespace-specific features.
-func featureKey(_ fid: UInt8, selector: UInt8 = 0, nsid: UInt32 = 0) -> UInt64 {
-    UInt64(fid) | UInt64(selector) << 8 | UInt64(nsid) << 32
+func featureKey(_ fid: FeatureID, selector: UInt8 = 0, nsid: UInt32 = 0) -> UInt64 {
+    UInt64(fid.rawValue) | UInt64(selector) << 8 | UInt64(nsid) << 32
 }
 
 /// An emulated NVMe controller that behaves like a real one: Identify, log pages, features,
@@ -154,82 +154,83 @@ public final class EmulatedController: Controller {
     // MARK: Effects
 
     /// Admin commands implemented, with the effects they really have.
-    static let adminEffects: [UInt8: CommandEffects] = [
-        AdminOp.getLogPage: CommandEffects(supported: true),
-        AdminOp.identify: CommandEffects(supported: true),
-        AdminOp.abort: CommandEffects(supported: true),
+    static let adminEffects: [AdminOpcode: CommandEffects] = [
+        .getLogPage: CommandEffects(supported: true),
+        .identify: CommandEffects(supported: true),
+        .abort: CommandEffects(supported: true),
         // Set Features changes no namespace or controller capability here (no LBA format,
         // queue or power-state effect visible in Identify), so CSUPP only, like QEMU.
-        AdminOp.setFeatures: CommandEffects(supported: true),
-        AdminOp.getFeatures: CommandEffects(supported: true),
-        AdminOp.asyncEventRequest: CommandEffects(supported: true),
-        AdminOp.namespaceManagement: CommandEffects(supported: true, namespaceInventoryChange: true),
+        .setFeatures: CommandEffects(supported: true),
+        .getFeatures: CommandEffects(supported: true),
+        .asynchronousEventRequest: CommandEffects(supported: true),
+        .namespaceManagement: CommandEffects(supported: true, namespaceInventoryChange: true),
         // Activation changes Identify Controller FR.
-        AdminOp.firmwareCommit: CommandEffects(supported: true, controllerCapabilityChange: true),
-        AdminOp.firmwareImageDownload: CommandEffects(supported: true),
-        AdminOp.deviceSelfTest: CommandEffects(supported: true),
-        AdminOp.namespaceAttachment: CommandEffects(supported: true, namespaceInventoryChange: true),
-        AdminOp.keepAlive: CommandEffects(supported: true),
+        .firmwareCommit: CommandEffects(supported: true, controllerCapabilityChange: true),
+        .firmwareImageDownload: CommandEffects(supported: true),
+        .deviceSelfTest: CommandEffects(supported: true),
+        .namespaceAttachment: CommandEffects(supported: true, namespaceInventoryChange: true),
+        .keepAlive: CommandEffects(supported: true),
         // Erases data and may change the LBA format (NSZE, LBA size): LBCC, NCC; exclusive
         // for the namespace it formats (CSE=1; FNA bit 0 is clear, so formats are per namespace).
-        AdminOp.formatNVM: CommandEffects(supported: true, logicalBlockContentChange: true,
+        .formatNVM: CommandEffects(supported: true, logicalBlockContentChange: true,
                                           namespaceCapabilityChange: true, submissionAndExecution: 1),
         // Erases every namespace: LBCC, exclusive for the whole subsystem (CSE=2).
-        AdminOp.sanitize: CommandEffects(supported: true, logicalBlockContentChange: true, submissionAndExecution: 2),
+        .sanitize: CommandEffects(supported: true, logicalBlockContentChange: true, submissionAndExecution: 2),
     ]
 
     /// NVM command set I/O commands implemented, with their effects.
-    static let ioEffects: [UInt8: CommandEffects] = [
+    static let ioEffects: [IOOpcode: CommandEffects] = [
         // Flush makes data durable but changes no block's content as a read sees it.
-        IOOp.flush: CommandEffects(supported: true),
-        IOOp.write: CommandEffects(supported: true, logicalBlockContentChange: true),
-        IOOp.read: CommandEffects(supported: true),
-        IOOp.writeUncorrectable: CommandEffects(supported: true, logicalBlockContentChange: true),
-        IOOp.compare: CommandEffects(supported: true),
-        IOOp.writeZeroes: CommandEffects(supported: true, logicalBlockContentChange: true),
-        IOOp.datasetManagement: CommandEffects(supported: true, logicalBlockContentChange: true),
-        IOOp.verify: CommandEffects(supported: true),
-        IOOp.reservationRegister: CommandEffects(supported: true),
-        IOOp.reservationReport: CommandEffects(supported: true),
-        IOOp.reservationAcquire: CommandEffects(supported: true),
-        IOOp.reservationRelease: CommandEffects(supported: true),
-        IOOp.copy: CommandEffects(supported: true, logicalBlockContentChange: true),
+        .flush: CommandEffects(supported: true),
+        .write: CommandEffects(supported: true, logicalBlockContentChange: true),
+        .read: CommandEffects(supported: true),
+        .writeUncorrectable: CommandEffects(supported: true, logicalBlockContentChange: true),
+        .compare: CommandEffects(supported: true),
+        .writeZeroes: CommandEffects(supported: true, logicalBlockContentChange: true),
+        .datasetManagement: CommandEffects(supported: true, logicalBlockContentChange: true),
+        .verify: CommandEffects(supported: true),
+        .reservationRegister: CommandEffects(supported: true),
+        .reservationReport: CommandEffects(supported: true),
+        .reservationAcquire: CommandEffects(supported: true),
+        .reservationRelease: CommandEffects(supported: true),
+        .copy: CommandEffects(supported: true, logicalBlockContentChange: true),
     ]
 
     /// The log for `commandSet`: the admin half always, the I/O half for the NVM command set
     /// only (the only one implemented; other CSIs get an empty I/O half, as in QEMU).
     static func effectsLog(_ commandSet: CommandSet) -> CommandEffectsLog {
         var log = CommandEffectsLog()
-        for (op, e) in adminEffects { log[.admin, op] = e }
-        if commandSet == .nvm { for (op, e) in ioEffects { log[.io, op] = e } }
+        for (op, e) in adminEffects { log[.admin, op.rawValue] = e }
+        if commandSet == .nvm { for (op, e) in ioEffects { log[.io, op.rawValue] = e } }
         return log
     }
 
     // MARK: Dispatch
 
     func admin(_ cmd: Command, _ data: UnsafeMutableRawBufferPointer) -> Completion {
-        guard Self.adminEffects[cmd.opcode] != nil else { return Completion(status: Status.invalidOpcode) }
-        if cmd.psdt != 0 { return Completion(status: Status.invalidField) }       // SGLS = 0: PRPs only
-        if cmd.fuse != 0 { return Completion(status: Status.invalidFieldRetry) }  // FUSES = 0
-        switch cmd.opcode {
-        case AdminOp.identify: return Completion(status: identify(cmd, data))
-        case AdminOp.getLogPage: return Completion(status: getLogPage(cmd, data))
-        case AdminOp.getFeatures: return getFeatures(cmd, data)
-        case AdminOp.setFeatures: return setFeatures(cmd, data)
-        case AdminOp.abort:
+        let opcode = AdminOpcode(rawValue: cmd.opcode)
+        guard Self.adminEffects[opcode] != nil else { return Completion(status: .invalidOpcode.withDoNotRetry) }
+        if cmd.psdt != 0 { return Completion(status: .invalidField.withDoNotRetry) }       // SGLS = 0: PRPs only
+        if cmd.fuse != 0 { return Completion(status: .invalidField) }  // FUSES = 0
+        switch opcode {
+        case .identify: return Completion(status: identify(cmd, data))
+        case .getLogPage: return Completion(status: getLogPage(cmd, data))
+        case .getFeatures: return getFeatures(cmd, data)
+        case .setFeatures: return setFeatures(cmd, data)
+        case .abort:
             // Commands complete synchronously, so there is never one to abort: DW0 bit 0 = 1
             // ("command not aborted"), as QEMU answers.
             return Completion(status: .success, dw0: 1)
-        case AdminOp.keepAlive: return Completion()
-        case AdminOp.asyncEventRequest: return asyncEventRequest()
-        case AdminOp.namespaceManagement: return namespaceManagement(cmd, data)
-        case AdminOp.namespaceAttachment: return Completion(status: namespaceAttachment(cmd, data))
-        case AdminOp.formatNVM: return Completion(status: formatNVM(cmd))
-        case AdminOp.sanitize: return Completion(status: sanitize(cmd))
-        case AdminOp.firmwareImageDownload: return Completion(status: firmwareImageDownload(cmd, data))
-        case AdminOp.firmwareCommit: return Completion(status: firmwareCommit(cmd))
-        case AdminOp.deviceSelfTest: return Completion(status: deviceSelfTest(cmd))
-        default: return Completion(status: Status.invalidOpcode)
+        case .keepAlive: return Completion()
+        case .asynchronousEventRequest: return asyncEventRequest()
+        case .namespaceManagement: return namespaceManagement(cmd, data)
+        case .namespaceAttachment: return Completion(status: namespaceAttachment(cmd, data))
+        case .formatNVM: return Completion(status: formatNVM(cmd))
+        case .sanitize: return Completion(status: sanitize(cmd))
+        case .firmwareImageDownload: return Completion(status: firmwareImageDownload(cmd, data))
+        case .firmwareCommit: return Completion(status: firmwareCommit(cmd))
+        case .deviceSelfTest: return Completion(status: deviceSelfTest(cmd))
+        default: return Completion(status: .invalidOpcode.withDoNotRetry)
         }
     }
 

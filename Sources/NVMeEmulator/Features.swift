@@ -11,30 +11,30 @@ struct FeatureTraits {
 }
 
 extension EmulatedController {
-    static let features: [UInt8: FeatureTraits] = [
-        FID.arbitration: FeatureTraits(saveable: true, namespaceSpecific: false),
-        FID.powerManagement: FeatureTraits(saveable: true, namespaceSpecific: false),
-        FID.temperatureThreshold: FeatureTraits(saveable: true, namespaceSpecific: false),
-        FID.errorRecovery: FeatureTraits(saveable: true, namespaceSpecific: true),
-        FID.volatileWriteCache: FeatureTraits(saveable: true, namespaceSpecific: false),
-        FID.numberOfQueues: FeatureTraits(saveable: false, namespaceSpecific: false),
-        FID.interruptCoalescing: FeatureTraits(saveable: true, namespaceSpecific: false),
-        FID.asyncEventConfiguration: FeatureTraits(saveable: true, namespaceSpecific: false),
-        FID.timestamp: FeatureTraits(saveable: false, namespaceSpecific: false),
-        FID.keepAliveTimer: FeatureTraits(saveable: false, namespaceSpecific: false),
-        FID.hostIdentifier: FeatureTraits(saveable: false, namespaceSpecific: false),
+    static let features: [FeatureID: FeatureTraits] = [
+        .arbitration: FeatureTraits(saveable: true, namespaceSpecific: false),
+        .powerManagement: FeatureTraits(saveable: true, namespaceSpecific: false),
+        .temperatureThreshold: FeatureTraits(saveable: true, namespaceSpecific: false),
+        .errorRecovery: FeatureTraits(saveable: true, namespaceSpecific: true),
+        .volatileWriteCache: FeatureTraits(saveable: true, namespaceSpecific: false),
+        .numberOfQueues: FeatureTraits(saveable: false, namespaceSpecific: false),
+        .interruptCoalescing: FeatureTraits(saveable: true, namespaceSpecific: false),
+        .asynchronousEventConfiguration: FeatureTraits(saveable: true, namespaceSpecific: false),
+        .timestamp: FeatureTraits(saveable: false, namespaceSpecific: false),
+        .keepAliveTimer: FeatureTraits(saveable: false, namespaceSpecific: false),
+        .hostIdentifier: FeatureTraits(saveable: false, namespaceSpecific: false),
     ]
 
     /// Number of Queues: 64 submission and 64 completion queues (0's based).
     static let queuesAllocated: UInt32 = 0x003F_003F
 
     static func defaultFeature(_ key: UInt64) -> UInt32 {
-        let fid = UInt8(truncatingIfNeeded: key), selector = UInt8(truncatingIfNeeded: key >> 8)
+        let fid = FeatureID(rawValue: UInt8(truncatingIfNeeded: key)), selector = UInt8(truncatingIfNeeded: key >> 8)
         switch fid {
-        case FID.arbitration: return 0x7                   // Arbitration Burst: no limit
-        case FID.temperatureThreshold: return selector == 0 ? 0x157 : 0   // over: WCTEMP, under: 0 K
-        case FID.volatileWriteCache: return 1              // WCE
-        case FID.numberOfQueues: return queuesAllocated
+        case .arbitration: return 0x7                   // Arbitration Burst: no limit
+        case .temperatureThreshold: return selector == 0 ? 0x157 : 0   // over: WCTEMP, under: 0 K
+        case .volatileWriteCache: return 1              // WCE
+        case .numberOfQueues: return queuesAllocated
         default: return 0
         }
     }
@@ -49,32 +49,32 @@ extension EmulatedController {
         subsystem.state.withLock { $0.savedFeatures[controllerID]?[key] } ?? Self.defaultFeature(key)
     }
 
-    var volatileWriteCacheEnabled: Bool { currentFeature(featureKey(FID.volatileWriteCache)) & 1 != 0 }
+    var volatileWriteCacheEnabled: Bool { currentFeature(featureKey(.volatileWriteCache)) & 1 != 0 }
 
     func getFeatures(_ cmd: Command, _ data: UnsafeMutableRawBufferPointer) -> Completion {
-        let fid = UInt8(truncatingIfNeeded: cmd.cdw10)
+        let fid = FeatureID(rawValue: UInt8(truncatingIfNeeded: cmd.cdw10))
         let select = UInt8(truncatingIfNeeded: cmd.cdw10 >> 8) & 0x7
-        guard let traits = Self.features[fid] else { return Completion(status: Status.invalidField) }
-        guard select <= 3 else { return Completion(status: Status.invalidField) }
+        guard let traits = Self.features[fid] else { return Completion(status: .invalidField.withDoNotRetry) }
+        guard select <= 3 else { return Completion(status: .invalidField.withDoNotRetry) }
         if select == 3 {
             let caps: UInt32 = (traits.saveable ? 1 : 0) | (traits.namespaceSpecific ? 2 : 0) | 4
             return Completion(dw0: caps)
         }
         var nsid: UInt32 = 0
         if traits.namespaceSpecific {
-            guard activeNamespace(cmd.nsid) != nil else { return Completion(status: Status.invalidNamespaceOrFormat) }
+            guard activeNamespace(cmd.nsid) != nil else { return Completion(status: .invalidNamespaceOrFormat.withDoNotRetry) }
             nsid = cmd.nsid
         }
         var selector: UInt8 = 0
-        if fid == FID.temperatureThreshold {
-            guard (cmd.cdw11 >> 16) & 0xF == 0 else { return Completion(status: Status.invalidField) }  // TMPSEL: composite only
+        if fid == .temperatureThreshold {
+            guard (cmd.cdw11 >> 16) & 0xF == 0 else { return Completion(status: .invalidField.withDoNotRetry) }  // TMPSEL: composite only
             selector = UInt8((cmd.cdw11 >> 20) & 0x3)
-            guard selector <= 1 else { return Completion(status: Status.invalidField) }
+            guard selector <= 1 else { return Completion(status: .invalidField.withDoNotRetry) }
         }
         let key = featureKey(fid, selector: selector, nsid: nsid)
         switch fid {
-        case FID.timestamp:
-            guard data.count >= 8 else { return Completion(status: Status.dataTransferError) }
+        case .timestamp:
+            guard data.count >= 8 else { return Completion(status: .dataTransferError.withDoNotRetry) }
             var p = Page(size: 8)
             let now = monotonicMilliseconds()
             if select == 0, let ts = local.withLock({ $0.timestamp }) {
@@ -85,10 +85,10 @@ extension EmulatedController {
             }
             copyOut(p.bytes, length: 8, to: data)
             return Completion()
-        case FID.hostIdentifier:
+        case .hostIdentifier:
             let extended = cmd.cdw11 & 1 != 0
             let size = extended ? 16 : 8
-            guard data.count >= size else { return Completion(status: Status.dataTransferError) }
+            guard data.count >= size else { return Completion(status: .dataTransferError.withDoNotRetry) }
             let id = select == 0 ? local.withLock { $0.hostID } : []
             copyOut(id, length: size, to: data)
             return Completion(dw0: extended ? 1 : 0)
@@ -103,56 +103,56 @@ extension EmulatedController {
     }
 
     func setFeatures(_ cmd: Command, _ data: UnsafeMutableRawBufferPointer) -> Completion {
-        let fid = UInt8(truncatingIfNeeded: cmd.cdw10)
+        let fid = FeatureID(rawValue: UInt8(truncatingIfNeeded: cmd.cdw10))
         let save = cmd.cdw10 & 0x8000_0000 != 0
-        guard let traits = Self.features[fid] else { return Completion(status: Status.invalidField) }
-        if save && !traits.saveable { return Completion(status: Status.featureNotSaveable) }
+        guard let traits = Self.features[fid] else { return Completion(status: .invalidField.withDoNotRetry) }
+        if save && !traits.saveable { return Completion(status: .featureNotSaveable.withDoNotRetry) }
         var nsids: [UInt32] = [0]
         if traits.namespaceSpecific {
             if cmd.nsid == 0xFFFF_FFFF {
                 nsids = namespaces().map(\.nsid)
             } else {
-                guard activeNamespace(cmd.nsid) != nil else { return Completion(status: Status.invalidNamespaceOrFormat) }
+                guard activeNamespace(cmd.nsid) != nil else { return Completion(status: .invalidNamespaceOrFormat.withDoNotRetry) }
                 nsids = [cmd.nsid]
             }
         } else if cmd.nsid != 0 && cmd.nsid != 0xFFFF_FFFF {
-            return Completion(status: Status.featureNotNamespaceSpecific)
+            return Completion(status: .featureNotNamespaceSpecific.withDoNotRetry)
         }
         var selector: UInt8 = 0
         var value = cmd.cdw11
         let dw0: UInt32 = 0
         switch fid {
-        case FID.powerManagement:
-            guard value & 0x1F == 0 else { return Completion(status: Status.invalidField) }   // PS > NPSS
+        case .powerManagement:
+            guard value & 0x1F == 0 else { return Completion(status: .invalidField.withDoNotRetry) }   // PS > NPSS
             value &= 0xFF
-        case FID.temperatureThreshold:
-            guard (cmd.cdw11 >> 16) & 0xF == 0 else { return Completion(status: Status.invalidField) }
+        case .temperatureThreshold:
+            guard (cmd.cdw11 >> 16) & 0xF == 0 else { return Completion(status: .invalidField.withDoNotRetry) }
             selector = UInt8((cmd.cdw11 >> 20) & 0x3)
-            guard selector <= 1 else { return Completion(status: Status.invalidField) }
+            guard selector <= 1 else { return Completion(status: .invalidField.withDoNotRetry) }
             value &= 0xFFFF
-        case FID.errorRecovery:
-            guard value & (1 << 16) == 0 else { return Completion(status: Status.invalidField) }  // DULBE unsupported
+        case .errorRecovery:
+            guard value & (1 << 16) == 0 else { return Completion(status: .invalidField.withDoNotRetry) }  // DULBE unsupported
             value &= 0xFFFF
-        case FID.volatileWriteCache:
+        case .volatileWriteCache:
             value &= 1
             if value == 0 { flushAll() }     // turning the cache off writes it back
-        case FID.numberOfQueues:
-            guard value & 0xFFFF != 0xFFFF, value >> 16 != 0xFFFF else { return Completion(status: Status.invalidField) }
+        case .numberOfQueues:
+            guard value & 0xFFFF != 0xFFFF, value >> 16 != 0xFFFF else { return Completion(status: .invalidField.withDoNotRetry) }
             return Completion(dw0: Self.queuesAllocated)   // fixed allocation, as QEMU
-        case FID.interruptCoalescing:
+        case .interruptCoalescing:
             value &= 0xFFFF
-        case FID.asyncEventConfiguration:
+        case .asynchronousEventConfiguration:
             value &= 0x3FF
-        case FID.timestamp:
-            guard data.count >= 8 else { return Completion(status: Status.dataTransferError) }
+        case .timestamp:
+            guard data.count >= 8 else { return Completion(status: .dataTransferError.withDoNotRetry) }
             let ts = data.le64(0) & 0xFFFF_FFFF_FFFF
             let now = monotonicMilliseconds()
             local.withLock { $0.timestamp = (ts, now) }
             return Completion()
-        case FID.hostIdentifier:
+        case .hostIdentifier:
             let extended = cmd.cdw11 & 1 != 0
             let size = extended ? 16 : 8
-            guard data.count >= size else { return Completion(status: Status.dataTransferError) }
+            guard data.count >= size else { return Completion(status: .dataTransferError.withDoNotRetry) }
             let id = Array(UnsafeRawBufferPointer(rebasing: data[0..<size]))
             // Changing the identifier of a host that holds registrations would orphan them.
             let old = hostKey
@@ -160,7 +160,7 @@ extension EmulatedController {
                 s.namespaces.values.contains { ns in ns.state.withLock { $0.reservation.registrant(old) != nil } }
             }
             if registered && HostKey(hostID: id, controllerID: controllerID) != old {
-                return Completion(status: Status.commandSequenceError)
+                return Completion(status: .commandSequenceError.withDoNotRetry)
             }
             local.withLock { $0.hostID = id.contains(where: { $0 != 0 }) ? id : [] }
             return Completion(dw0: extended ? 1 : 0)

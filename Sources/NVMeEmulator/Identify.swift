@@ -5,76 +5,76 @@ import NVMeSpec
 
 extension EmulatedController {
     func identify(_ cmd: Command, _ data: UnsafeMutableRawBufferPointer) -> NVMeStatus {
-        guard data.count >= 4096 else { return Status.dataTransferError }
-        let cns = UInt8(truncatingIfNeeded: cmd.cdw10)
+        guard data.count >= 4096 else { return .dataTransferError.withDoNotRetry }
+        let cns = IdentifyCNS(rawValue: UInt8(truncatingIfNeeded: cmd.cdw10))
         let csi = UInt8(truncatingIfNeeded: cmd.cdw11 >> 24)
         let nsid = cmd.nsid
-        let nsScoped: Set<UInt8> = [CNS.namespace, CNS.namespaceDescriptorList, CNS.csiNamespace,
-                                    CNS.independentNamespace, CNS.allocatedNamespace, CNS.namespaceControllerList]
+        let nsScoped: Set<IdentifyCNS> = [.namespace, .namespaceIdentificationDescriptorList, .ioCommandSetSpecificNamespace,
+                                    .ioCommandSetIndependentNamespace, .allocatedNamespace, .namespaceAttachedControllerList]
         if nsScoped.contains(cns) {
-            let broadcastAllowed = cns == CNS.namespace || cns == CNS.csiNamespace
+            let broadcastAllowed = cns == .namespace || cns == .ioCommandSetSpecificNamespace
             if !(isValidNSID(nsid) || (broadcastAllowed && nsid == 0xFFFF_FFFF)) {
-                return Status.invalidNamespaceOrFormat
+                return .invalidNamespaceOrFormat.withDoNotRetry
             }
         }
         var page = Page(size: 4096)
         switch cns {
-        case CNS.controller:
+        case .controller:
             page = identifyController()
-        case CNS.namespace:
+        case .namespace:
             if nsid == 0xFFFF_FFFF { page = commonNamespace() }
             else if let ns = activeNamespace(nsid) { page = ns.state.withLock { identifyNamespace($0) } }
             // A valid but inactive NSID: a zero-filled structure, success.
-        case CNS.allocatedNamespace:
+        case .allocatedNamespace:
             if let ns = subsystem.state.withLock({ $0.namespaces[nsid] }) {
                 page = ns.state.withLock { identifyNamespace($0) }
             }
-        case CNS.csiNamespace:
-            guard csi == CommandSet.nvm.rawValue else { return Status.invalidField }
+        case .ioCommandSetSpecificNamespace:
+            guard csi == CommandSet.nvm.rawValue else { return .invalidField.withDoNotRetry }
             // NVM Command Set Identify Namespace: no PI, no storage tags, no extended formats.
-        case CNS.csiController:
-            guard csi == CommandSet.nvm.rawValue else { return Status.invalidField }
+        case .ioCommandSetSpecificController:
+            guard csi == CommandSet.nvm.rawValue else { return .invalidField.withDoNotRetry }
             page.u8(0, Limits.vsl)          // VSL
             page.u8(1, 0)                   // WZSL: no limit
             page.u8(2, 0)                   // WUSL: no limit
             page.u8(3, Limits.dmrl)         // DMRL
             page.u32(4, 0)                  // DMRSL: no limit
             page.u64(8, 0)                  // DMSL: no limit
-        case CNS.activeNamespaceList, CNS.csiActiveNamespaceList:
-            if cns == CNS.csiActiveNamespaceList && csi != CommandSet.nvm.rawValue { return Status.invalidField }
-            guard nsid < 0xFFFF_FFFE else { return Status.invalidNamespaceOrFormat }
+        case .activeNamespaceIDList, .ioCommandSetActiveNamespaceIDList:
+            if cns == .ioCommandSetActiveNamespaceIDList && csi != CommandSet.nvm.rawValue { return .invalidField.withDoNotRetry }
+            guard nsid < 0xFFFF_FFFE else { return .invalidNamespaceOrFormat.withDoNotRetry }
             page = nsidList(after: nsid, activeOnly: true)
-        case CNS.allocatedNamespaceList:
-            guard nsid < 0xFFFF_FFFE else { return Status.invalidNamespaceOrFormat }
+        case .allocatedNamespaceIDList:
+            guard nsid < 0xFFFF_FFFE else { return .invalidNamespaceOrFormat.withDoNotRetry }
             page = nsidList(after: nsid, activeOnly: false)
-        case CNS.namespaceDescriptorList:
-            guard let ns = activeNamespace(nsid) else { return Status.invalidField }   // as QEMU
+        case .namespaceIdentificationDescriptorList:
+            guard let ns = activeNamespace(nsid) else { return .invalidField.withDoNotRetry }   // as QEMU
             let nguid = ns.state.withLock { $0.nguid }
             var o = 0
             page.u8(o, 1); page.u8(o + 1, 8); page.raw(o + 4, eui64(nguid)); o += 12          // EUI-64
             page.u8(o, 2); page.u8(o + 1, 16); page.raw(o + 4, nguid); o += 20                // NGUID
             page.u8(o, 3); page.u8(o + 1, 16); page.raw(o + 4, uuid(nguid)); o += 20          // UUID
             page.u8(o, 4); page.u8(o + 1, 1); page.u8(o + 4, CommandSet.nvm.rawValue)        // CSI
-        case CNS.independentNamespace:
+        case .ioCommandSetIndependentNamespace:
             if let ns = activeNamespace(nsid) {
                 page.u8(1, 1)            // NMIC: may be attached to two or more controllers
                 page.u8(2, 0xFF)         // RESCAP
                 page.u8(14, 1)           // NSTAT: namespace ready
                 _ = ns
             }
-        case CNS.namespaceControllerList:
+        case .namespaceAttachedControllerList:
             let start = UInt16(truncatingIfNeeded: cmd.cdw10 >> 16)
             var ids: [UInt16] = []
             if let ns = subsystem.state.withLock({ $0.namespaces[nsid] }) {
                 ids = ns.state.withLock { $0.attached.sorted() }
             }
             page = controllerList(ids.filter { $0 >= start })
-        case CNS.controllerList:
+        case .controllerList:
             let start = UInt16(truncatingIfNeeded: cmd.cdw10 >> 16)
             let ids = subsystem.state.withLock { $0.knownControllers.sorted() }
             page = controllerList(ids.filter { $0 >= start })
         default:
-            return Status.invalidField
+            return .invalidField.withDoNotRetry
         }
         copyOut(page.bytes, length: 4096, to: data)
         return .success

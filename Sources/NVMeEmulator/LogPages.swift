@@ -6,52 +6,52 @@ import NVMeSpec
 
 extension EmulatedController {
     func getLogPage(_ cmd: Command, _ data: UnsafeMutableRawBufferPointer) -> NVMeStatus {
-        let lid = UInt8(truncatingIfNeeded: cmd.cdw10)
+        let lid = LogPageID(rawValue: UInt8(truncatingIfNeeded: cmd.cdw10))
         let rae = cmd.cdw10 & 0x8000 != 0
         let numd = UInt64(cmd.cdw11 & 0xFFFF) << 16 | UInt64(cmd.cdw10 >> 16)
         let length = (numd + 1) * 4
         let offset = UInt64(cmd.cdw13) << 32 | UInt64(cmd.cdw12)
         // Checks in QEMU's order: offset alignment, MDTS, then the page.
-        guard offset & 3 == 0 else { return Status.invalidField }
-        guard length <= UInt64(Limits.maxTransfer) else { return Status.invalidField }
-        guard cmd.cdw14 & (1 << 23) == 0 else { return Status.invalidField }   // Offset Type: index (LPA IOS clear)
-        guard cmd.cdw14 & 0x7F == 0 else { return Status.invalidField }        // UUID Index: no UUID list
+        guard offset & 3 == 0 else { return .invalidField.withDoNotRetry }
+        guard length <= UInt64(Limits.maxTransfer) else { return .invalidField.withDoNotRetry }
+        guard cmd.cdw14 & (1 << 23) == 0 else { return .invalidField.withDoNotRetry }   // Offset Type: index (LPA IOS clear)
+        guard cmd.cdw14 & 0x7F == 0 else { return .invalidField.withDoNotRetry }        // UUID Index: no UUID list
         let page: [UInt8]
         switch lid {
-        case LID.supportedLogPages:
+        case .supportedLogPages:
             var p = Page(size: 1024)
-            for l in [LID.supportedLogPages, LID.errorInformation, LID.smartHealth, LID.firmwareSlot,
-                      LID.changedNamespaceList, LID.commandsSupportedAndEffects, LID.deviceSelfTest,
-                      LID.sanitizeStatus] { p.u32(4 * Int(l), 1) }   // LSUPP
+            for l in [LogPageID.supportedLogPages, .errorInformation, .smartHealthInformation, .firmwareSlotInformation,
+                      .changedNamespaceList, .commandsSupportedAndEffects, .deviceSelfTest,
+                      .sanitizeStatus] { p.u32(4 * Int(l.rawValue), 1) }   // LSUPP
             page = p.bytes
-        case LID.errorInformation:
+        case .errorInformation:
             page = errorLog()
-        case LID.smartHealth:
+        case .smartHealthInformation:
             // LPA bit 0 is clear: SMART is kept for the controller, not per namespace.
-            guard cmd.nsid == 0 || cmd.nsid == 0xFFFF_FFFF else { return Status.invalidField }
+            guard cmd.nsid == 0 || cmd.nsid == 0xFFFF_FFFF else { return .invalidField.withDoNotRetry }
             page = smartLog()
-        case LID.firmwareSlot:
+        case .firmwareSlotInformation:
             page = subsystem.state.withLock { s in
                 var p = Page(size: 512)
                 p.u8(0, UInt8(s.firmware.active) | UInt8(s.firmware.next ?? 0) << 4)   // AFI
                 for (i, slot) in s.firmware.slots.enumerated() { if let slot { p.ascii(8 + 8 * i, width: 8, slot) } }
                 return p.bytes
             }
-        case LID.changedNamespaceList:
+        case .changedNamespaceList:
             page = subsystem.state.withLock { s in
                 var p = Page(size: 4096)
                 for (i, nsid) in (s.changedNamespaces[controllerID] ?? []).prefix(1024).enumerated() { p.u32(4 * i, nsid) }
                 if !rae {
                     s.changedNamespaces[controllerID] = nil
-                    s.pendingEvents[controllerID]?.removeAll { $0 >> 16 & 0xFF == UInt32(LID.changedNamespaceList) }
+                    s.pendingEvents[controllerID]?.removeAll { $0 >> 16 & 0xFF == UInt32(LogPageID.changedNamespaceList.rawValue) }
                 }
                 return p.bytes
             }
-        case LID.commandsSupportedAndEffects:
+        case .commandsSupportedAndEffects:
             page = Self.effectsLog(CommandSet(rawValue: UInt8(truncatingIfNeeded: cmd.cdw14 >> 24))).bytes
-        case LID.deviceSelfTest:
+        case .deviceSelfTest:
             page = selfTestLog()
-        case LID.sanitizeStatus:
+        case .sanitizeStatus:
             page = subsystem.state.withLock { s in
                 var p = Page(size: 512)
                 p.u16(0, s.sanitizeProgress)    // SPROG
@@ -63,12 +63,12 @@ extension EmulatedController {
                 return p.bytes
             }
         default:
-            return Status.invalidLogPage
+            return .invalidLogPage.withDoNotRetry
         }
-        guard offset < UInt64(page.count) else { return Status.invalidField }
-        guard UInt64(data.count) >= length else { return Status.dataTransferError }
+        guard offset < UInt64(page.count) else { return .invalidField.withDoNotRetry }
+        guard UInt64(data.count) >= length else { return .dataTransferError.withDoNotRetry }
         copyOut(page, offset: Int(offset), length: Int(length), to: data)
-        if lid == LID.changedNamespaceList && !rae { _ = subsystem.state.withLock { subsystem.save(&$0) } }
+        if lid == .changedNamespaceList && !rae { _ = subsystem.state.withLock { subsystem.save(&$0) } }
         return .success
     }
 
@@ -91,8 +91,8 @@ extension EmulatedController {
 
     func smartLog() -> [UInt8] {
         let c = subsystem.counters
-        let overThreshold = currentFeature(featureKey(FID.temperatureThreshold, selector: 0))
-        let underThreshold = currentFeature(featureKey(FID.temperatureThreshold, selector: 1))
+        let overThreshold = currentFeature(featureKey(.temperatureThreshold, selector: 0))
+        let underThreshold = currentFeature(featureKey(.temperatureThreshold, selector: 1))
         let temperature: UInt16 = 0x143   // 323 K
         return subsystem.state.withLock { s in
             var p = Page(size: 512)

@@ -71,11 +71,11 @@ public final class LoopbackController: Controller, @unchecked Sendable {
         let opcode = command.opcode
         UnsafeAtomic<UInt64>(at: received + (queue == .admin ? 0 : 256) + Int(opcode)).wrappingIncrement(ordering: .relaxed)
         guard log[queue, opcode].isSupported else {
-            return Completion(status: NVMeStatus(type: .generic, code: 0x01, doNotRetry: true))  // Invalid Command Opcode
+            return Completion(status: .invalidOpcode.withDoNotRetry)
         }
         if queue == .io {
             guard command.nsid == namespace.nsid else {
-                return Completion(status: NVMeStatus(type: .generic, code: 0x0B, doNotRetry: true))  // Invalid Namespace or Format
+                return Completion(status: .invalidNamespaceOrFormat.withDoNotRetry)
             }
             return Completion()
         }
@@ -90,7 +90,7 @@ public final class LoopbackController: Controller, @unchecked Sendable {
 
     func identify(_ command: borrowing SubmissionEntry, into data: UnsafeMutableRawBufferPointer) -> Completion {
         var page = [UInt8](repeating: 0, count: 4096)
-        let invalidNamespace = Completion(status: NVMeStatus(type: .generic, code: 0x0B, doNotRetry: true))
+        let invalidNamespace = Completion(status: .invalidNamespaceOrFormat.withDoNotRetry)
         switch command.identifyCNS {
         case 0x00, 0x05, 0x08:
             guard command.nsid == namespace.nsid || command.nsid == 0xFFFF_FFFF else { return invalidNamespace }
@@ -102,7 +102,7 @@ public final class LoopbackController: Controller, @unchecked Sendable {
         case 0x06:
             break  // NVM Command Set specific Identify Controller: no limits reported
         default:
-            return Completion(status: NVMeStatus(type: .generic, code: 0x02, doNotRetry: true))  // Invalid Field in Command
+            return Completion(status: .invalidField.withDoNotRetry)
         }
         copy(page, into: data)
         return Completion()
@@ -110,12 +110,12 @@ public final class LoopbackController: Controller, @unchecked Sendable {
 
     func logPage(_ command: borrowing SubmissionEntry, into data: UnsafeMutableRawBufferPointer) -> Completion {
         guard command.logPageID == 0x05 else {
-            return Completion(status: NVMeStatus(type: .commandSpecific, code: 0x09, doNotRetry: true))  // Invalid Log Page
+            return Completion(status: .invalidLogPage.withDoNotRetry)
         }
         let page = command.logCSI == CommandSet.nvm.rawValue ? log.bytes : CommandEffectsLog().bytes
         let offset = command.logPageOffset
         guard offset < UInt64(page.count) else {
-            return Completion(status: NVMeStatus(type: .generic, code: 0x02, doNotRetry: true))
+            return Completion(status: .invalidField.withDoNotRetry)
         }
         let length = Int(min(command.logTransferLength, UInt64(page.count) - offset))
         copy(page[Int(offset)..<Int(offset) + length], into: data)

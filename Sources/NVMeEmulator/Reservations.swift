@@ -14,32 +14,32 @@ extension EmulatedController {
                             _ n: inout NamespaceState, host: HostKey) -> NVMeStatus {
         let action = cmd.cdw10 & 0x7
         let ignoreExistingKey = cmd.cdw10 & 0x8 != 0
-        let needed = cmd.opcode == IOOp.reservationRelease ? 8 : 16
-        guard data.count >= needed else { return Status.dataTransferError }
+        let needed = IOOpcode(rawValue: cmd.opcode) == .reservationRelease ? 8 : 16
+        guard data.count >= needed else { return .dataTransferError.withDoNotRetry }
         let currentKey = data.le64(0)
         let otherKey = needed == 16 ? data.le64(8) : 0
         var r = n.reservation
         let me = r.registrant(host)
         func keyMatches() -> Bool { ignoreExistingKey || me?.key == currentKey }
 
-        switch cmd.opcode {
-        case IOOp.reservationRegister:
+        switch IOOpcode(rawValue: cmd.opcode) {
+        case .reservationRegister:
             let cptpl = cmd.cdw10 >> 30
-            guard action <= 2, cptpl != 1 else { return Status.invalidField }
+            guard action <= 2, cptpl != 1 else { return .invalidField.withDoNotRetry }
             let newKey = otherKey
             switch action {
             case 0:   // Register
-                if let me { return me.key == newKey ? .success : Status.reservationConflict }
+                if let me { return me.key == newKey ? .success : NVMeStatus.reservationConflict.withDoNotRetry }
                 r.registrants.append(Registrant(host: host, controllerID: controllerID, key: newKey))
             case 1:   // Unregister
-                guard me != nil, keyMatches() else { return Status.reservationConflict }
+                guard me != nil, keyMatches() else { return .reservationConflict.withDoNotRetry }
                 r.removeRegistrants { $0.host == host }
             default:  // Replace
                 if me != nil {
-                    guard keyMatches() else { return Status.reservationConflict }
+                    guard keyMatches() else { return .reservationConflict.withDoNotRetry }
                     if let i = r.registrants.firstIndex(where: { $0.host == host }) { r.registrants[i].key = newKey }
                 } else {
-                    guard ignoreExistingKey else { return Status.reservationConflict }
+                    guard ignoreExistingKey else { return .reservationConflict.withDoNotRetry }
                     r.registrants.append(Registrant(host: host, controllerID: controllerID, key: newKey))
                 }
             }
@@ -47,20 +47,20 @@ extension EmulatedController {
             if cptpl == 3 { r.persistThroughPowerLoss = true }
             r.generation &+= 1
 
-        case IOOp.reservationAcquire:
+        case .reservationAcquire:
             let type = UInt8(truncatingIfNeeded: cmd.cdw10 >> 8)
-            guard action <= 2, (1...6).contains(type) else { return Status.invalidField }
-            guard me != nil, keyMatches() else { return Status.reservationConflict }
+            guard action <= 2, (1...6).contains(type) else { return .invalidField.withDoNotRetry }
+            guard me != nil, keyMatches() else { return .reservationConflict.withDoNotRetry }
             let preemptKey = otherKey
             if action == 0 {   // Acquire
                 if r.type == 0 { r.type = type; r.holder = host }
-                else if !(r.holds(host) && r.type == type) { return Status.reservationConflict }
+                else if !(r.holds(host) && r.type == type) { return .reservationConflict.withDoNotRetry }
                 break
             }
             // Preempt, and Preempt and Abort (commands complete synchronously: nothing to abort).
             if r.type == 0 {
                 guard r.registrants.contains(where: { $0.key == preemptKey && $0.host != host }) else {
-                    return Status.reservationConflict
+                    return .reservationConflict.withDoNotRetry
                 }
                 r.removeRegistrants { $0.key == preemptKey && $0.host != host }
             } else if r.isAllRegistrants {
@@ -69,7 +69,7 @@ extension EmulatedController {
                     r.type = type; r.holder = host
                 } else {
                     guard r.registrants.contains(where: { $0.key == preemptKey && $0.host != host }) else {
-                        return Status.reservationConflict
+                        return .reservationConflict.withDoNotRetry
                     }
                     r.removeRegistrants { $0.key == preemptKey && $0.host != host }
                 }
@@ -79,9 +79,9 @@ extension EmulatedController {
                     r.registrants.removeAll { $0.key == preemptKey && $0.host != host }
                     r.type = type; r.holder = host
                 } else {
-                    guard preemptKey != 0 else { return Status.invalidField }
+                    guard preemptKey != 0 else { return .invalidField.withDoNotRetry }
                     guard r.registrants.contains(where: { $0.key == preemptKey && $0.host != host }) else {
-                        return Status.reservationConflict
+                        return .reservationConflict.withDoNotRetry
                     }
                     r.removeRegistrants { $0.key == preemptKey && $0.host != host }
                 }
@@ -90,11 +90,11 @@ extension EmulatedController {
 
         default:   // Reservation Release
             let type = UInt8(truncatingIfNeeded: cmd.cdw10 >> 8)
-            guard action <= 1 else { return Status.invalidField }
-            guard me != nil, keyMatches() else { return Status.reservationConflict }
+            guard action <= 1 else { return .invalidField.withDoNotRetry }
+            guard me != nil, keyMatches() else { return .reservationConflict.withDoNotRetry }
             if action == 0 {   // Release
                 guard r.type != 0, r.holds(host) else { return .success }   // nothing held by this host
-                guard r.type == type else { return Status.invalidField }
+                guard r.type == type else { return .invalidField.withDoNotRetry }
                 r.type = 0; r.holder = nil
             } else {           // Clear
                 r.registrants.removeAll()
@@ -110,8 +110,8 @@ extension EmulatedController {
     /// EDS (CDW11 bit 0) a 64-byte header and 64-byte entries carrying 128-bit host identifiers.
     func reservationReport(_ cmd: Command, _ data: UnsafeMutableRawBufferPointer, _ n: NamespaceState) -> NVMeStatus {
         let length = (UInt64(cmd.cdw10) + 1) * 4
-        guard length <= UInt64(Limits.maxTransfer) else { return Status.invalidField }
-        guard UInt64(data.count) >= length else { return Status.dataTransferError }
+        guard length <= UInt64(Limits.maxTransfer) else { return .invalidField.withDoNotRetry }
+        guard UInt64(data.count) >= length else { return .dataTransferError.withDoNotRetry }
         let extended = cmd.cdw11 & 1 != 0
         let r = n.reservation
         let header = extended ? 64 : 24, entry = extended ? 64 : 24

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import NVMeSpec
 import Synchronization
 
 /// One Error Information log entry (Log Page 01h, 64 bytes each).
@@ -88,7 +89,7 @@ struct SubsystemState {
             changedNamespaces[c] = list
             // Notice: Namespace Attribute Changed (type 2, info 00h, log page 04h).
             var events = pendingEvents[c] ?? []
-            let event: UInt32 = 0x02 | 0x00 << 8 | UInt32(LID.changedNamespaceList) << 16
+            let event: UInt32 = 0x02 | 0x00 << 8 | UInt32(LogPageID.changedNamespaceList.rawValue) << 16
             if !events.contains(event) { events.append(event) }
             pendingEvents[c] = events
         }

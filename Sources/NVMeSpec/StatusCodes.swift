@@ -45,9 +45,11 @@ extension NVMeStatus: CustomStringConvertible {
     public static let namespaceNotAttached = NVMeStatus(type: .commandSpecific, code: 0x1A)
     public static let controllerListInvalid = NVMeStatus(type: .commandSpecific, code: 0x1C)
     public static let deviceSelfTestInProgress = NVMeStatus(type: .commandSpecific, code: 0x1D)
+    public static let ioCommandSetNotSupported = NVMeStatus(type: .commandSpecific, code: 0x29)
     public static let invalidIOCommandSet = NVMeStatus(type: .commandSpecific, code: 0x2C)
     public static let conflictingAttributes = NVMeStatus(type: .commandSpecific, code: 0x80)
     public static let attemptedWriteToReadOnlyRange = NVMeStatus(type: .commandSpecific, code: 0x82)
+    public static let commandSizeLimitExceeded = NVMeStatus(type: .commandSpecific, code: 0x83)
     public static let zoneIsFull = NVMeStatus(type: .commandSpecific, code: 0xB9)
     public static let zoneInvalidWrite = NVMeStatus(type: .commandSpecific, code: 0xBC)
     // Media and Data Integrity Errors.
