@@ -13,15 +13,16 @@ import NVMeSpec
 /// effects those commands have on a real namespace, and the admin commands it completes.
 public final class LoopbackController: Controller, @unchecked Sendable {
     /// Admin opcodes completed: Get Log Page, Identify, Set Features, Get Features, Keep Alive.
-    public static let adminOpcodes: [UInt8] = [0x02, 0x06, 0x09, 0x0A, 0x18]
+    public static let adminOpcodes: [UInt8] = [AdminOpcode]([.getLogPage, .identify, .setFeatures, .getFeatures,
+                                                            .keepAlive]).map(\.rawValue)
     /// NVM I/O opcodes completed, with their effects: Flush, Write, Read, Write Uncorrectable,
     /// Compare, Write Zeroes, Dataset Management, Verify, Copy.
     public static let ioEffects: [(UInt8, CommandEffects)] = [
-        (0x00, .supported), (0x01, changesData), (0x02, .supported),
-        (0x04, changesData), (0x05, .supported),
-        (0x08, changesData), (0x09, changesData),
-        (0x0C, .supported), (0x19, changesData),
-    ]
+        (IOOpcode.flush, .supported), (.write, changesData), (.read, .supported),
+        (.writeUncorrectable, changesData), (.compare, .supported),
+        (.writeZeroes, changesData), (.datasetManagement, changesData),
+        (.verify, .supported), (.copy, changesData),
+    ].map { ($0.rawValue, $1) }
 
     private static var changesData: CommandEffects { CommandEffects(supported: true, logicalBlockContentChange: true) }
 
@@ -79,10 +80,10 @@ public final class LoopbackController: Controller, @unchecked Sendable {
             }
             return Completion()
         }
-        switch opcode {
-        case 0x06: return identify(command, into: data)
-        case 0x02: return logPage(command, into: data)
-        case 0x0A where command.featureID == 0x07:
+        switch AdminOpcode(rawValue: opcode) {
+        case .identify: return identify(command, into: data)
+        case .getLogPage: return logPage(command, into: data)
+        case .getFeatures where FeatureID(rawValue: command.featureID) == .numberOfQueues:
             return Completion(dw0: 0x003F_003F)   // Number of Queues: 64 submission and 64 completion queues
         default: return Completion()
         }
@@ -91,15 +92,16 @@ public final class LoopbackController: Controller, @unchecked Sendable {
     func identify(_ command: borrowing SubmissionEntry, into data: UnsafeMutableRawBufferPointer) -> Completion {
         var page = [UInt8](repeating: 0, count: 4096)
         let invalidNamespace = Completion(status: .invalidNamespaceOrFormat.withDoNotRetry)
-        switch command.identifyCNS {
-        case 0x00, 0x05, 0x08:
+        let cns = IdentifyCNS(rawValue: command.identifyCNS)
+        switch cns {
+        case .namespace, .ioCommandSetSpecificNamespace, .ioCommandSetIndependentNamespace:
             guard command.nsid == namespace.nsid || command.nsid == 0xFFFF_FFFF else { return invalidNamespace }
-            if command.identifyCNS == 0x00 { IdentifyData.namespace(namespace, into: &page) }
-        case 0x01:
+            if cns == .namespace { IdentifyData.namespace(namespace, into: &page) }
+        case .controller:
             IdentifyData.controller(identity, namespaceCount: 1, into: &page)
-        case 0x02:
+        case .activeNamespaceIDList:
             if command.nsid < namespace.nsid { IdentifyData.store(namespace.nsid, at: 0, in: &page) }
-        case 0x06:
+        case .ioCommandSetSpecificController:
             break  // NVM Command Set specific Identify Controller: no limits reported
         default:
             return Completion(status: .invalidField.withDoNotRetry)
@@ -109,7 +111,7 @@ public final class LoopbackController: Controller, @unchecked Sendable {
     }
 
     func logPage(_ command: borrowing SubmissionEntry, into data: UnsafeMutableRawBufferPointer) -> Completion {
-        guard command.logPageID == 0x05 else {
+        guard LogPageID(rawValue: command.logPageID) == .commandsSupportedAndEffects else {
             return Completion(status: .invalidLogPage.withDoNotRetry)
         }
         let page = command.logCSI == CommandSet.nvm.rawValue ? log.bytes : CommandEffectsLog().bytes

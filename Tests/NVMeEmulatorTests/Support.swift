@@ -44,18 +44,18 @@ func io(_ c: EmulatedController, _ opcode: UInt8, nsid: UInt32 = 1, slba: UInt64
 
 func write(_ c: EmulatedController, lba: UInt64, blocks: Int = 1, byte: UInt8, nsid: UInt32 = 1, size: Int = 512) -> UInt16 {
     var d = [UInt8](repeating: byte, count: blocks * size)
-    return io(c, 0x01, nsid: nsid, slba: lba, cdw12: UInt32(blocks - 1), data: &d).status.rawValue
+    return io(c, IOOpcode.write.rawValue, nsid: nsid, slba: lba, cdw12: UInt32(blocks - 1), data: &d).status.rawValue
 }
 
 func read(_ c: EmulatedController, lba: UInt64, blocks: Int = 1, nsid: UInt32 = 1, size: Int = 512) -> (UInt16, [UInt8]) {
     var d = [UInt8](repeating: 0xEE, count: blocks * size)
-    let s = io(c, 0x02, nsid: nsid, slba: lba, cdw12: UInt32(blocks - 1), data: &d).status.rawValue
+    let s = io(c, IOOpcode.read.rawValue, nsid: nsid, slba: lba, cdw12: UInt32(blocks - 1), data: &d).status.rawValue
     return (s, d)
 }
 
 func identify(_ c: EmulatedController, cns: UInt8, nsid: UInt32 = 0, cdw10High: UInt16 = 0, csi: UInt8 = 0) -> (UInt16, [UInt8]) {
     var d = [UInt8](repeating: 0xEE, count: 4096)
-    let s = admin(c, 0x06, nsid: nsid, UInt32(cns) | UInt32(cdw10High) << 16, UInt32(csi) << 24, data: &d).status.rawValue
+    let s = admin(c, AdminOpcode.identify.rawValue, nsid: nsid, UInt32(cns) | UInt32(cdw10High) << 16, UInt32(csi) << 24, data: &d).status.rawValue
     return (s, d)
 }
 
@@ -63,7 +63,7 @@ func getLog(_ c: EmulatedController, lid: UInt8, length: Int, offset: UInt64 = 0
             rae: Bool = false, csi: UInt8 = 0) -> (UInt16, [UInt8]) {
     var d = [UInt8](repeating: 0xEE, count: length)
     let numd = UInt32(length / 4 - 1)
-    let s = admin(c, 0x02, nsid: nsid, UInt32(lid) | (rae ? 0x8000 : 0) | (numd & 0xFFFF) << 16, numd >> 16,
+    let s = admin(c, AdminOpcode.getLogPage.rawValue, nsid: nsid, UInt32(lid) | (rae ? 0x8000 : 0) | (numd & 0xFFFF) << 16, numd >> 16,
                   cdw12: UInt32(truncatingIfNeeded: offset), cdw13: UInt32(truncatingIfNeeded: offset >> 32),
                   cdw14: UInt32(csi) << 24, data: &d).status.rawValue
     return (s, d)
