@@ -274,7 +274,8 @@ public final class Gate: @unchecked Sendable {
         DecisionSubject(command: OpcodeTable.displayName(queue: queue, commandSet: state.context.commandSet, opcode: opcode),
                         queue: queue, opcode: opcode,
                         effects: policy.effects(queue: queue, commandSet: state.context.commandSet, opcode: opcode),
-                        handleNSID: state.context.nsid, capabilityNames: policy.policy.bypassCapabilities.nameList)
+                        handleNSID: state.context.nsid, capabilityNames: policy.policy.bypassCapabilities.nameList,
+                        permittedEffects: policy.policy.defaultRules.permittedEffects)
     }
 
     /// Counts a refusal or bypass and, when auditing, logs it with who, where and why.

@@ -109,11 +109,15 @@ public struct DecisionSubject: Sendable {
     public var nsid: UInt32
     public var handleNSID: UInt32
     public var capabilityNames: [String]
+    /// The effects (beyond CSUPP) the deciding rules permit, to name the ones that refused.
+    public var permittedEffects: PermittedEffects
 
     public init(command: String, queue: Queue, opcode: UInt8, effects: CommandEffects, field: String? = nil,
-                nsid: UInt32 = 0, handleNSID: UInt32 = 0, capabilityNames: [String] = ["CAP_SYS_ADMIN"]) {
+                nsid: UInt32 = 0, handleNSID: UInt32 = 0, capabilityNames: [String] = ["CAP_SYS_ADMIN"],
+                permittedEffects: PermittedEffects = Policy.kernel.defaultRules.permittedEffects) {
         self.command = command; self.queue = queue; self.opcode = opcode; self.effects = effects
         self.field = field; self.nsid = nsid; self.handleNSID = handleNSID; self.capabilityNames = capabilityNames
+        self.permittedEffects = permittedEffects
     }
 }
 
@@ -169,8 +173,7 @@ extension Reason {
             return "\(s.command) is not marked supported (CSUPP) in the controller's Commands Supported and Effects log"
         case .intrusiveEffects:
             let extra = CommandEffects(rawValue: s.effects.rawValue
-                & ~(CommandEffects.supported.rawValue | CommandEffects.logicalBlockContentChange.rawValue
-                    | CommandEffects.uuidSelectionSupported.rawValue | CommandEffects.scopeMask))
+                & ~(CommandEffects.supported.rawValue | s.permittedEffects.rawValue))
             return "\(s.command) has effects beyond what the policy permits (\(extra.names.joined(separator: ", ")))"
         case .needsWriteOpen:
             if s.queue == .io && DataDirection(opcode: s.opcode).transfersToController {

@@ -93,7 +93,8 @@ struct PassthruSimulator {
             effects: compiled.effects(queue: queue, commandSet: commandSet, opcode: opcode),
             field: filteredField(request.command, queue: queue),
             nsid: request.command.nsid, handleNSID: verdict.handle.nsid,
-            capabilityNames: bypassCapabilityNames)
+            capabilityNames: bypassCapabilityNames,
+            permittedEffects: compiled.policy.defaultRules.permittedEffects)
     }
 }
 
