@@ -27,7 +27,9 @@ public final class CompiledPolicy: @unchecked Sendable {
 
     /// Command sets with their own I/O tables; any other CSI uses the last slot (nothing allowed).
     @usableFromInline static let commandSetSlots: [CommandSet] = [.nvm, .keyValue, .zoned]
-    @usableFromInline static let slotsPerProfile = 1 + commandSetSlots.count + 1
+    /// Admin, one per `commandSetSlots` entry, and one for any other command set. A literal,
+    /// not derived: a computed static would cost a lazy-initialisation check per decision.
+    @inlinable static var slotsPerProfile: Int { 5 }
 
     public let policy: Policy
     /// The effects each (queue, command set, opcode) is decided with, after known effects
@@ -46,6 +48,7 @@ public final class CompiledPolicy: @unchecked Sendable {
     /// or an empty dictionary meaning no log: Linux then knows only the known effects and
     /// nothing is supported).
     public init(policy: Policy, effectsLogs logs: [CommandSet: CommandEffectsLog]) {
+        assert(Self.slotsPerProfile == Self.commandSetSlots.count + 2)
         self.policy = policy
         controllerHasEffectsLog = !logs.isEmpty
         var effective: [CommandSet: CommandEffectsLog] = [:]
@@ -179,7 +182,7 @@ public final class CompiledPolicy: @unchecked Sendable {
     /// Decides one command read in place: the envelope checks Linux makes (flags, NSID
     /// binding), then the policy's rules, then the capability bypass. No allocation, no
     /// lock, no copy of the entry.
-    @inlinable
+    @inlinable @inline(__always)
     public func decide(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext) -> Reason {
         if entry.flags != 0 { return .flagsNotZero }
         if queue == .io && handle.kind != .controller && entry.nsid != handle.nsid { return .nsidMismatch }
