@@ -1,0 +1,31 @@
+// swift-tools-version: 6.1
+// Benchmarks for nvmegate's decision path, in their own package so the library's manifest
+// never depends on the benchmark stack (the pattern swift-nio and swift-foundation use).
+//
+//   cd Benchmarks && swift package benchmark            (see README.md)
+import PackageDescription
+
+let package = Package(
+    name: "nvmegate-benchmarks",
+    dependencies: [
+        // The parent package by path. Its identity is its folder's name, which differs between
+        // checkouts (main, a worktree, CI's clone), so name it explicitly.
+        .package(name: "nvmegate", path: ".."),
+        // MallocInterposer only: the default RuntimeInterposer trait pulls in a package that
+        // is not available offline for Linux + Swift 6.3 (and the ARC metrics crash anyway).
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        /// Linux's unprivileged passthrough rules (`nvme_cmd_allowed`) in plain C: the reference.
+        .target(name: "CKernelRules", path: "CKernelRules"),
+        .executableTarget(
+            name: "DecisionBenchmarks",
+            dependencies: [
+                "CKernelRules",
+                .product(name: "NVMeGate", package: "nvmegate"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "DecisionBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+    ]
+)
