@@ -5,13 +5,8 @@
 #include <string.h>
 
 #include "layouts.h"
+#include "passthru_offsets.h"
 
-#define OFFSETS(type)                                                                          \
-    {offsetof(type, opcode), offsetof(type, flags), offsetof(type, rsvd1), offsetof(type, nsid), \
-     offsetof(type, cdw2), offsetof(type, cdw3), offsetof(type, metadata), offsetof(type, addr), \
-     offsetof(type, metadata_len), offsetof(type, data_len), offsetof(type, cdw10),            \
-     offsetof(type, cdw11), offsetof(type, cdw12), offsetof(type, cdw13), offsetof(type, cdw14), \
-     offsetof(type, cdw15), offsetof(type, timeout_ms), offsetof(type, result)}
 
 static const size_t offsets32[CHL_PT_FIELD_COUNT] = OFFSETS(struct nvme_passthru_cmd);
 static const size_t offsets64[CHL_PT_FIELD_COUNT] = OFFSETS(struct nvme_passthru_cmd64);
