@@ -51,36 +51,40 @@ final class MemoryStore: BlockStore, @unchecked Sendable {
     /// How many bytes of chunks are allocated (tests check sparseness).
     var allocatedBytes: Int { chunks.count * Int(Self.chunkSize) }
 
+    /// Walks `count` bytes from `offset` chunk by chunk: `body(index, within, done, n)` covers
+    /// `n` bytes of chunk `index` from byte `within`, which are bytes `done..<done+n` of the range.
+    private func forEachChunk(from offset: UInt64, count: UInt64,
+                              _ body: (_ index: UInt64, _ within: Int, _ done: Int, _ n: Int) -> Void) {
+        var done: UInt64 = 0
+        while done < count {
+            let pos = offset &+ done
+            let within = pos % Self.chunkSize
+            let n = min(Self.chunkSize - within, count - done)
+            body(pos / Self.chunkSize, Int(within), Int(done), Int(n))
+            done += n
+        }
+    }
+
     func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) {
-        var done = 0
-        while done < buffer.count {
-            let pos = offset &+ UInt64(done)
-            let index = pos / Self.chunkSize, within = Int(pos % Self.chunkSize)
-            let n = min(Int(Self.chunkSize) - within, buffer.count - done)
+        forEachChunk(from: offset, count: UInt64(buffer.count)) { index, within, done, n in
             let dst = unsafe UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + n)])
             if let chunk = chunks[index] {
                 chunk.withUnsafeBytes { src in
                     unsafe dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[within..<(within + n)]))
                 }
             } else {
-                unsafe fillPattern(dst, pattern: background, phase: pos)
+                unsafe fillPattern(dst, pattern: background, phase: offset &+ UInt64(done))
             }
-            done += n
         }
     }
 
     func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) {
-        var done = 0
-        while done < buffer.count {
-            let pos = offset &+ UInt64(done)
-            let index = pos / Self.chunkSize, within = Int(pos % Self.chunkSize)
-            let n = min(Int(Self.chunkSize) - within, buffer.count - done)
+        forEachChunk(from: offset, count: UInt64(buffer.count)) { index, within, done, n in
             if chunks[index] == nil { chunks[index] = freshChunk(index) }
             chunks[index]!.withUnsafeMutableBytes { dst in
                 unsafe UnsafeMutableRawBufferPointer(rebasing: dst[within..<(within + n)])
                     .copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[done..<(done + n)]))
             }
-            done += n
         }
     }
 
@@ -91,24 +95,19 @@ final class MemoryStore: BlockStore, @unchecked Sendable {
     }
 
     func zero(at offset: UInt64, count: UInt64) {
-        var done: UInt64 = 0
-        while done < count {
-            let pos = offset &+ done
-            let index = pos / Self.chunkSize, within = pos % Self.chunkSize
-            let n = min(Self.chunkSize - within, count - done)
-            if n == Self.chunkSize && background == 0 {
+        forEachChunk(from: offset, count: count) { index, within, _, n in
+            if n == Int(Self.chunkSize) && background == 0 {
                 chunks[index] = nil            // deallocated: reads return zeroes
-            } else {
-                if chunks[index] == nil {
-                    if background == 0 { done += n; continue }
-                    chunks[index] = freshChunk(index)
-                }
-                chunks[index]!.withUnsafeMutableBytes { dst in
-                    unsafe UnsafeMutableRawBufferPointer(rebasing: dst[Int(within)..<Int(within + n)])
-                        .initializeMemory(as: UInt8.self, repeating: 0)
-                }
+                return
             }
-            done += n
+            if chunks[index] == nil {
+                if background == 0 { return }  // an unwritten chunk already reads as zeroes
+                chunks[index] = freshChunk(index)
+            }
+            chunks[index]!.withUnsafeMutableBytes { dst in
+                unsafe UnsafeMutableRawBufferPointer(rebasing: dst[within..<(within + n)])
+                    .initializeMemory(as: UInt8.self, repeating: 0)
+            }
         }
     }
 
