@@ -90,7 +90,7 @@ public final class LoopbackController: Controller, @unchecked Sendable {
     }
 
     func identify(_ command: borrowing SubmissionEntry, into data: UnsafeMutableRawBufferPointer) -> Completion {
-        var page = [UInt8](repeating: 0, count: 4096)
+        var page = Page(size: 4096)
         let invalidNamespace = Completion(status: .invalidNamespaceOrFormat.withDoNotRetry)
         let cns = IdentifyCNS(rawValue: command.identifyCNS)
         switch cns {
@@ -100,13 +100,13 @@ public final class LoopbackController: Controller, @unchecked Sendable {
         case .controller:
             IdentifyData.controller(identity, namespaceCount: 1, into: &page)
         case .activeNamespaceIDList:
-            if command.nsid < namespace.nsid { IdentifyData.store(namespace.nsid, at: 0, in: &page) }
+            if command.nsid < namespace.nsid { page.u32(0, namespace.nsid) }
         case .ioCommandSetSpecificController:
             break  // NVM Command Set specific Identify Controller: no limits reported
         default:
             return Completion(status: .invalidField.withDoNotRetry)
         }
-        copy(page, into: data)
+        copyOut(page.bytes, length: min(data.count, page.bytes.count), to: data)
         return Completion()
     }
 
@@ -120,14 +120,8 @@ public final class LoopbackController: Controller, @unchecked Sendable {
             return Completion(status: .invalidField.withDoNotRetry)
         }
         let length = Int(min(command.logTransferLength, UInt64(page.count) - offset))
-        copy(page[Int(offset)..<Int(offset) + length], into: data)
+        copyOut(page, offset: Int(offset), length: min(length, data.count), to: data)
         return Completion()
-    }
-
-    /// Copies at most `data.count` bytes: never writes outside the caller's buffer.
-    func copy<C: Collection<UInt8>>(_ bytes: C, into data: UnsafeMutableRawBufferPointer) {
-        guard data.baseAddress != nil else { return }
-        for (i, byte) in zip(0..<data.count, bytes) { data[i] = byte }
     }
 
     public func reset() throws(ControllerError) {}
@@ -137,42 +131,29 @@ public final class LoopbackController: Controller, @unchecked Sendable {
 
 /// Builders for the Identify data structures the loopback controller returns.
 enum IdentifyData {
-    static func store<T: FixedWidthInteger>(_ value: T, at offset: Int, in page: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { bytes in
-            for (i, b) in bytes.enumerated() { page[offset + i] = b }
-        }
-    }
-
-    /// ASCII, space padded, as Identify's string fields are.
-    static func storeString(_ text: String, at offset: Int, width: Int, in page: inout [UInt8]) {
-        let bytes = Array(text.utf8.prefix(width))
-        for i in 0..<width { page[offset + i] = i < bytes.count ? bytes[i] : 0x20 }
-    }
-
     /// Identify Controller (CNS 01h): VID, SN, MN, FR, MDTS, CNTID, VER, LPA, SQES, CQES, NN, ONCS.
-    static func controller(_ identity: ControllerIdentity, namespaceCount: UInt32, into page: inout [UInt8]) {
-        store(UInt16(0x1B36), at: 0, in: &page)                  // VID
-        storeString(identity.serialNumber, at: 4, width: 20, in: &page)
-        storeString(identity.model, at: 24, width: 40, in: &page)
-        storeString(identity.firmwareRevision, at: 64, width: 8, in: &page)
-        page[77] = 7                                              // MDTS: 512 KiB at 4 KiB pages
-        store(UInt16(1), at: 78, in: &page)                       // CNTID
-        store(UInt32(0x0002_0000), at: 80, in: &page)             // VER 2.0
-        page[261] = 0x02                                          // LPA bit 1: Commands Supported and Effects log
-        page[512] = 0x66                                          // SQES
-        page[513] = 0x44                                          // CQES
-        store(namespaceCount, at: 516, in: &page)                 // NN
-        store(UInt16(0x000D), at: 520, in: &page)                 // ONCS: Compare, DSM, Write Zeroes... Write Unc.
+    static func controller(_ identity: ControllerIdentity, namespaceCount: UInt32, into page: inout Page) {
+        page.u16(0, 0x1B36)                                  // VID
+        page.ascii(4, width: 20, identity.serialNumber)
+        page.ascii(24, width: 40, identity.model)
+        page.ascii(64, width: 8, identity.firmwareRevision)
+        page.u8(77, 7)                                       // MDTS: 512 KiB at 4 KiB pages
+        page.u16(78, 1)                                      // CNTID
+        page.u32(80, 0x0002_0000)                            // VER 2.0
+        page.u8(261, 0x02)                                   // LPA bit 1: Commands Supported and Effects log
+        page.u8(512, 0x66)                                   // SQES
+        page.u8(513, 0x44)                                   // CQES
+        page.u32(516, namespaceCount)                        // NN
+        page.u16(520, 0x000D)                                // ONCS bits 0, 2, 3: Compare, DSM, Write Zeroes
     }
 
     /// Identify Namespace (CNS 00h): NSZE, NCAP, NUSE, one LBA format (LBADS from the block size).
-    static func namespace(_ ns: NamespaceInfo, into page: inout [UInt8]) {
-        store(ns.blockCount, at: 0, in: &page)
-        store(ns.blockCount, at: 8, in: &page)
-        store(ns.blockCount, at: 16, in: &page)
-        page[25] = 0                                              // NLBAF: one format
-        page[26] = 0                                              // FLBAS: format 0
-        store(UInt16(ns.metadataSize), at: 128, in: &page)        // LBAF0.MS
-        page[130] = UInt8(ns.lbaDataSize.trailingZeroBitCount)    // LBAF0.LBADS
+    static func namespace(_ ns: NamespaceInfo, into page: inout Page) {
+        page.u64(0, ns.blockCount)
+        page.u64(8, ns.blockCount)
+        page.u64(16, ns.blockCount)
+        // NLBAF 0 (one format) at 25 and FLBAS 0 (format 0) at 26 stay zero.
+        page.u16(128, UInt16(ns.metadataSize))               // LBAF0.MS
+        page.u8(130, UInt8(ns.lbaDataSize.trailingZeroBitCount))  // LBAF0.LBADS
     }
 }
