@@ -191,7 +191,7 @@ public final class Gate: @unchecked Sendable {
         let io = UserIO(argument)
         guard io.flags == 0 else { return -EINVAL }
         guard io.opcode == 0x01 || io.opcode == 0x02 || io.opcode == 0x05 else {
-            record(.submitIOOpcode, state, subject: { self.subject(queue: .io, opcode: io.opcode, state: state, policy: $0) })
+            record(.submitIOOpcode, state, queue: .io, opcode: io.opcode)
             return -EINVAL
         }
         let blocks = UInt64(io.nblocks) + 1
@@ -212,12 +212,8 @@ public final class Gate: @unchecked Sendable {
         let compiled = current.load(ordering: .acquiring)
         let reason = compiled._withUnsafeGuaranteedRef { $0.decide(e, queue: queue, handle: state.context) }
         if reason != .allowed {
-            if !reason.isAllowed {
-                let opcode = e.opcode
-                record(reason, state, subject: { self.subject(queue: queue, opcode: opcode, state: state, policy: $0) })
-                return -reason.errno
-            }
-            record(reason, state, subject: { self.subject(queue: queue, opcode: e.opcode, state: state, policy: $0) })
+            record(reason, state, queue: queue, opcode: e.opcode)
+            if !reason.isAllowed { return -reason.errno }
         }
         let needed = TransferLength.of(e, queue: queue, commandSet: state.context.commandSet,
                                        lbaDataSize: state.lbaDataSize, metadataSize: state.metadataSize)
@@ -227,8 +223,7 @@ public final class Gate: @unchecked Sendable {
         else if metadata.length < needed.metadata { refusal = .bufferTooShort }
         else if (data.length > 0 && data.address == 0) || (metadata.length > 0 && metadata.address == 0) { refusal = .badAddress }
         if let refusal {
-            let opcode = e.opcode
-            record(refusal, state, subject: { self.subject(queue: queue, opcode: opcode, state: state, policy: $0) })
+            record(refusal, state, queue: queue, opcode: e.opcode)
             return -refusal.errno
         }
         let dataBuffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: UInt(data.address)),
@@ -276,6 +271,11 @@ public final class Gate: @unchecked Sendable {
                         effects: policy.effects(queue: queue, commandSet: state.context.commandSet, opcode: opcode),
                         handleNSID: state.context.nsid, capabilityNames: policy.policy.bypassCapabilities.nameList,
                         permittedEffects: policy.policy.defaultRules.permittedEffects)
+    }
+
+    /// Counts and audits a decision about `opcode` on `queue`.
+    func record(_ reason: Reason, _ state: HandleState, queue: Queue, opcode: UInt8) {
+        record(reason, state, subject: { self.subject(queue: queue, opcode: opcode, state: state, policy: $0) })
     }
 
     /// Counts a refusal or bypass and, when auditing, logs it with who, where and why.
