@@ -92,7 +92,10 @@ public func nvmegate_check_batch(_ gatePointer: OpaquePointer?, _ handle: Int32,
                                  _ sqes: UnsafeRawPointer?, _ count: Int, _ verdicts: UnsafeMutablePointer<UInt8>?) -> Int {
     guard let gate = gate(gatePointer) else { errno = EFAULT; return -1 }
     guard queue == 0 || queue == 1 else { errno = EINVAL; return -1 }
-    guard count > 0 else { return gate.handleState(handle) == nil ? { errno = EBADF; return -1 }() : 0 }
+    if count == 0 {
+        guard gate.handleState(handle) != nil else { errno = EBADF; return -1 }
+        return 0
+    }
     guard let sqes, let verdicts else { errno = EFAULT; return -1 }
     let (bytes, overflow) = count.multipliedReportingOverflow(by: SubmissionEntry.size)
     guard !overflow else { errno = EINVAL; return -1 }
