@@ -240,6 +240,29 @@ public final class Gate: @unchecked Sendable {
         return Int32(completion.status.rawValue)
     }
 
+    // MARK: Explanations
+
+    /// What the policy in force decides for `command` on `handle`, and the sentence that
+    /// says why: for a caller that got EACCES or EINVAL from `ioctl` and wants to tell its
+    /// user. Nil if the handle is not open. Not for the fast path: it builds a string.
+    public func explain(_ handle: Int32, queue: Queue, command: borrowing SubmissionEntry) -> (reason: Reason, sentence: String)? {
+        guard var state = handles.read(handle) else { return nil }
+        if queue == .io && state.context.kind == .controller {
+            let namespaces = controller.namespaces()
+            if namespaces.count == 1 {
+                state.context.kind = .namespace
+                state.context.nsid = namespaces[0].nsid
+                state.context.commandSet = namespaces[0].commandSet
+            }
+        }
+        let compiled = policy
+        let reason = compiled.decide(command, queue: queue, handle: state.context)
+        var s = subject(queue: queue, opcode: command.opcode, state: state, policy: compiled)
+        s.nsid = command.nsid
+        s.field = DecisionSubject.filteredField(queue: queue, opcode: command.opcode, cdw10: command.cdw10)
+        return (reason, reason.sentence(s))
+    }
+
     // MARK: Batches
 
     /// Decides `count` 64-byte submission entries in place, as `handle` would, without

@@ -121,6 +121,21 @@ public struct DecisionSubject: Sendable {
     }
 }
 
+extension DecisionSubject {
+    /// The CDW10 field an admin command's filter looks at, described: "CNS 02h" for
+    /// Identify, "LID 05h" for Get Log Page, "FID 07h" for Get Features; nil otherwise.
+    public static func filteredField(queue: Queue, opcode: UInt8, cdw10: UInt32) -> String? {
+        guard queue == .admin else { return nil }
+        let value = UInt8(truncatingIfNeeded: cdw10)
+        switch opcode {
+        case 0x06: return "CNS " + hexByte(value)
+        case 0x02: return "LID " + hexByte(value)
+        case 0x0A: return "FID " + hexByte(value)
+        default: return nil
+        }
+    }
+}
+
 extension Reason {
     /// One sentence naming the command and the rule, e.g. "Write (01h) needs a handle
     /// opened for writing: it transfers data to the controller".

@@ -62,7 +62,7 @@ public func nvmegate_open(_ gatePointer: OpaquePointer?, _ node: UnsafePointer<C
         Caller(uid: caller.pointee.uid, gid: caller.pointee.gid,
                capabilities: Capabilities(rawValue: caller.pointee.capabilities))
     } else {
-        Caller(uid: geteuid(), gid: getegid(), capabilities: ProcessCapabilities.effective())
+        Caller.currentProcess()
     }
     let handle = gate.open(node: String(cString: node), writable: access != O_RDONLY, caller: who)
     guard handle >= 0 else { errno = -handle; return -1 }
@@ -103,21 +103,4 @@ public func nvmegate_check_batch(_ gatePointer: OpaquePointer?, _ handle: Int32,
     let result = gate.checkBatch(handle, queue: queue == 0 ? .admin : .io, entries: span, verdicts: verdicts)
     guard result >= 0 else { errno = Int32(-result); return -1 }
     return result
-}
-
-/// This process's effective capabilities, from /proc/self/status (CapEff).
-enum ProcessCapabilities {
-    static func effective() -> Capabilities {
-        guard let f = fopen("/proc/self/status", "r") else { return [] }
-        defer { fclose(f) }
-        var line = [CChar](repeating: 0, count: 256)
-        while fgets(&line, Int32(line.count), f) != nil {
-            let text = String(cString: line)
-            if text.hasPrefix("CapEff:") {
-                let hex = text.dropFirst(7).filter { $0.isHexDigit }
-                return Capabilities(rawValue: UInt64(hex, radix: 16) ?? 0)
-            }
-        }
-        return []
-    }
 }

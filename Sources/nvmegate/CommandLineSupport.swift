@@ -12,8 +12,9 @@ struct CLIError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs `body`, reporting a `CLIError` or `PolicyError` as `nvmegate: <message>` on
-/// standard error and exiting with status 1. Other errors (usage, exit codes) pass through
+/// Runs `body`, reporting a `CLIError` or `PolicyError` as `nvmegate: <message>` and a
+/// `DeviceCommandError` as nvme-cli would (unprefixed) on standard error, exiting with
+/// status 1. Other errors (usage, exit codes) pass through
 /// to ArgumentParser.
 func reportingFailures(_ body: () throws -> Void) throws {
     do {
@@ -23,6 +24,9 @@ func reportingFailures(_ body: () throws -> Void) throws {
         throw ExitCode.failure
     } catch let error as PolicyError {
         printError(error.description)
+        throw ExitCode.failure
+    } catch let error as DeviceCommandError {
+        printStandardError(error.description)
         throw ExitCode.failure
     }
 }

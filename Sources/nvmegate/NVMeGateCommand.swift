@@ -6,8 +6,10 @@ struct NVMeGateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nvmegate",
         abstract: "Filter NVMe passthrough commands: decide them as a policy and a controller's effects log say.",
+        discussion: "The device commands take nvme-cli's names, arguments and flags; every command they send goes through the policy.",
         version: "0.1.0",
-        subcommands: [PolicyCommand.self])
+        subcommands: [PolicyCommand.self] + IdentifyCommands.all + LogCommands.all + IOCommands.all
+            + [AdminPassthru.self, IOPassthru.self])
 }
 
 /// `nvmegate policy`: check, explain and lint policies.

@@ -98,15 +98,7 @@ struct PassthruSimulator {
     }
 }
 
-/// The CDW10 field an admin command's filter looks at, described: "CNS 02h" for Identify,
-/// "LID 05h" for Get Log Page, "FID 07h" for Get Features; nil for other commands.
+/// The CDW10 field an admin command's filter looks at, described, or nil.
 func filteredField(_ command: SubmissionQueueEntry, queue: Queue) -> String? {
-    guard queue == .admin else { return nil }
-    let value = UInt8(truncatingIfNeeded: command[cdw: 0])
-    switch command.opcode {
-    case 0x06: return "CNS " + hexByte(value)
-    case 0x02: return "LID " + hexByte(value)
-    case 0x0A: return "FID " + hexByte(value)
-    default: return nil
-    }
+    DecisionSubject.filteredField(queue: queue, opcode: command.opcode, cdw10: command[cdw: 0])
 }

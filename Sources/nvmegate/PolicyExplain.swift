@@ -65,7 +65,7 @@ struct PolicyExplain: ParsableCommand {
                                valueName: "list"))
     var caps = ""
     @Option(help: "normal or json.")
-    var outputFormat: OutputFormat = .normal
+    var outputFormat: ExplainFormat = .normal
 
     func validate() throws {
         if let queue, let ioctl, ioctl.queue != queue.queue {
@@ -174,8 +174,8 @@ enum QueueName: String, ExpressibleByArgument, CaseIterable {
 
 extension PassthruIoctl: ExpressibleByArgument {}
 
-/// How `policy explain` prints.
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+/// How `policy explain` prints: text or JSON.
+enum ExplainFormat: String, ExpressibleByArgument, CaseIterable {
     case normal, json
 }
 

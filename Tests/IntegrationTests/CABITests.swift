@@ -19,7 +19,8 @@ struct CABITests {
         #expect(compile.status == 0, "gcc: \(compile.stderr)")
         guard compile.status == 0 else { return }
         let run = try Toolchain.run(output, [])
-        #expect(run.status == 0, "abi_test: \(run.stdout) \(run.stderr)")
-        #expect(run.stdout.contains(" passed, 0 failed"), "\(run.stdout)")
+        let stdout = String(decoding: run.stdout, as: UTF8.self)
+        #expect(run.status == 0, "abi_test: \(stdout) \(run.stderr)")
+        #expect(stdout.contains(" passed, 0 failed"), "\(stdout)")
     }
 }

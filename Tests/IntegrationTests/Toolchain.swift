@@ -30,8 +30,9 @@ enum Toolchain {
 
     /// Runs `executable` with `arguments`, `input` on standard input; output goes through
     /// files, so neither side can block on a full pipe.
-    static func run(_ executable: String, _ arguments: [String], input: [UInt8] = []) throws
-        -> (status: Int32, stdout: String, stderr: String) {
+    static func run(_ executable: String, _ arguments: [String], input: [UInt8] = [],
+                    environment: [String: String] = [:]) throws
+        -> (status: Int32, stdout: [UInt8], stderr: String) {
         let files = try CLIScratchDirectory()
         let inputFile = try files.write("stdin", input)
         let stdoutFile = try files.write("stdout", [])
@@ -39,12 +40,15 @@ enum Toolchain {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inputFile))
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutFile))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrFile))
         try process.run()
         process.waitUntilExit()
-        return (process.terminationStatus, try String(contentsOfFile: stdoutFile, encoding: .utf8),
+        return (process.terminationStatus, Array(try Data(contentsOf: URL(fileURLWithPath: stdoutFile))),
                 try String(contentsOfFile: stderrFile, encoding: .utf8))
     }
 }
