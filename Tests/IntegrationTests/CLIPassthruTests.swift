@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+
+/// `admin-passthru` / `io-passthru` and what every device command shares: the device
+/// argument and target, `--as`, the policy on the way, and nvme-cli's error wording.
+@Suite("nvmegate admin-passthru / io-passthru (CLI)")
+struct CLIPassthruTests {
+    @Test("Identify Controller: the hex dump, -b raw bytes, nvme-cli's success line")
+    func identifyController() throws {
+        let dump = try NVMeGateCLI.run(["admin-passthru", "nvme0", "-o", "0x06", "-l", "4096", "-4", "1", "-r"])
+        #expect(dump.status == 0, "\(dump.stderr)")
+        #expect(dump.stderr == "Admin Command Identify is Success and result: 0x00000000\n")
+        let lines = dump.stdout.split(separator: "\n")
+        #expect(lines.count == 257)
+        #expect(lines.first == "       0  1  2  3  4  5  6  7  8  9  a  b  c  d  e  f")
+        #expect(lines.dropFirst().first?.hasPrefix("0000: ") == true)
+
+        let raw = try NVMeGateCLI.run(["admin-passthru", "nvme0", "--opcode=6", "--data-len=4096", "--cdw10=1", "--read", "-b"])
+        #expect(raw.status == 0)
+        #expect(raw.stdoutBytes.count == 4096)
+        // The serial number (SN, bytes 4-23) is what the hex dump shows there too.
+        let serial = String(decoding: raw.stdoutBytes[4..<24], as: UTF8.self)
+        #expect(serial.hasPrefix("NVMEGATE"))
+        #expect(lines[1].contains(" \(String(raw.stdoutBytes[4], radix: 16)) "))
+    }
+
+    @Test("--as: an unprivileged caller is refused with Permission denied and the reason; capabilities it keeps bypass")
+    func callerAndPolicy() throws {
+        let identifyList = ["admin-passthru", "nvme0", "-o", "6", "-l", "4096", "-4", "2", "-r", "-b"]
+        let refused = try NVMeGateCLI.run(identifyList + ["--as", "1000"])
+        #expect(refused.status == 1)
+        #expect(refused.stdoutBytes.isEmpty)
+        #expect(refused.stderr.contains("passthru: Permission denied: Identify (06h) with CNS 02h"))
+        #expect(refused.stderr.contains("[identify-cns-not-allowed]"))
+
+        let bypass = try NVMeGateCLI.run(identifyList + ["--as", "1000:CAP_SYS_ADMIN"])
+        #expect(bypass.status == 0, "\(bypass.stderr)")
+        #expect(bypass.stdoutBytes.count == 4096)
+        #expect(bypass.stdoutBytes[0..<4] == [1, 0, 0, 0])   // the active namespace list: NSID 1
+
+        let allowed = try NVMeGateCLI.run(["admin-passthru", "nvme0", "-o", "6", "-l", "4096", "-4", "1", "-r", "-b", "--as", "1000"])
+        #expect(allowed.status == 0)
+
+        let badCapability = try NVMeGateCLI.run(identifyList + ["--as", "1000:CAP_NOT_A_THING"])
+        #expect(badCapability.status != 0)
+        #expect(badCapability.stderr.contains("--as"))
+    }
+
+    @Test("An unprivileged process is judged as itself, and --as cannot raise it")
+    func unprivilegedProcess() throws {
+        // A copy outside the checkout, which uid 1000 may not be able to reach.
+        let copy = try CLIScratchDirectory()
+        let binary = copy.path("nvmegate")
+        try FileManager.default.copyItem(atPath: try #require(NVMeGateCLI.executable).path, toPath: binary)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy.directory.path)
+        let identifyList = [binary, "admin-passthru", "nvme0", "-o", "6", "-l", "4096", "-4", "2", "-r", "-b"]
+        // util-linux's setpriv runs the binary as uid 1000 with no capabilities.
+        func asUser(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+            let r = try Toolchain.run("/usr/bin/setpriv", ["--reuid", "1000", "--regid", "1000", "--clear-groups",
+                                                          "--inh-caps=-all"] + arguments)
+            return (r.status, r.stderr)
+        }
+        let itself = try asUser(identifyList)
+        #expect(itself.status == 1)
+        #expect(itself.stderr.contains("[identify-cns-not-allowed]"))
+        let raise = try asUser(identifyList + ["--as", "1000:CAP_SYS_ADMIN"])
+        #expect(raise.status == 1)
+        #expect(raise.stderr == "nvmegate: --as: this process does not hold CAP_SYS_ADMIN; --as can only drop privileges\n")
+        let root = try asUser(identifyList + ["--as", "0"])
+        #expect(root.status == 1)
+        #expect(root.stderr.contains("only root can act as another user"))
+    }
+
+    @Test("io-passthru: write then read back across processes on emulated:DIR, and NVMEGATE_TARGET")
+    func writeReadAcrossProcesses() throws {
+        let files = try CLIScratchDirectory()
+        let target = "emulated:" + files.path("device")
+        let pattern = (0..<1024).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        let input = try files.write("pattern", pattern)
+        let write = try NVMeGateCLI.run(["io-passthru", "nvme0n1", "--target", target, "-o", "1", "-n", "1",
+                                         "-l", "1024", "-6", "1", "-4", "8", "-i", input])
+        #expect(write.status == 0, "\(write.stderr)")
+        #expect(write.stderr == "IO Command Write is Success and result: 0x00000000\n")
+
+        let read = try NVMeGateCLI.run(["io-passthru", "nvme0n1", "-o", "2", "-n", "1", "-l", "1024", "-6", "1", "-4", "8", "-b"],
+                                       environment: ["NVMEGATE_TARGET": target])
+        #expect(read.status == 0, "\(read.stderr)")
+        #expect(read.stdoutBytes == pattern)
+
+        // From standard input, and a dry run that sends nothing.
+        let stdinWrite = try NVMeGateCLI.run(["io-passthru", "ng0n1", "--target", target, "-o", "1", "-n", "1", "-l", "512", "-4", "8"],
+                                             inputBytes: [UInt8](repeating: 0xAB, count: 512))
+        #expect(stdinWrite.status == 0, "\(stdinWrite.stderr)")
+        let dry = try NVMeGateCLI.run(["io-passthru", "nvme0n1", "--target", target, "-o", "1", "-n", "1", "-l", "512", "-4", "9", "-d"],
+                                      inputBytes: [UInt8](repeating: 0xCD, count: 512))
+        #expect(dry.status == 0)
+        #expect(dry.stdout.contains("opcode       : 0x01"))
+        #expect(dry.stdout.contains("cdw10        : 0x00000009"))
+        let after = try NVMeGateCLI.run(["io-passthru", "nvme0n1", "--target", target, "-o", "2", "-n", "1", "-l", "1024", "-6", "1", "-4", "8", "-b"])
+        #expect(after.stdoutBytes == [UInt8](repeating: 0xAB, count: 512) + pattern[512...])
+    }
+
+    @Test("An NVMe status reads like nvme-cli's and exits 1")
+    func nvmeStatus() throws {
+        let beyond = try NVMeGateCLI.run(["io-passthru", "nvme0n1", "-o", "2", "-n", "1", "-l", "512", "-4", "0xfffffff0", "-5", "0xff", "-r"])
+        #expect(beyond.status == 1)
+        #expect(beyond.stderr.hasPrefix("NVMe status: LBA Out of Range"))
+        #expect(beyond.stderr.hasSuffix("(0x4080)\n"))
+        let unknown = try NVMeGateCLI.run(["admin-passthru", "nvme0", "-o", "0x7e"])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("(0x4001)"), "\(unknown.stderr)")
+    }
+
+    @Test("Device arguments: unknown nodes, non-node names, real device files, missing direction")
+    func deviceArguments() throws {
+        let missing = try NVMeGateCLI.run(["admin-passthru", "nvme0n7", "-o", "6", "-l", "4096", "-4", "1", "-r"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr == "nvmegate: nvme0n7: No such file or directory on target \"emulated\" (its nodes: nvme0, nvme0n1, ng0n1)\n")
+        let notNode = try NVMeGateCLI.run(["admin-passthru", "sda", "-o", "6"])
+        #expect(notNode.status == 1)
+        #expect(notNode.stderr.contains("sda: not an NVMe node name"))
+        let real = try NVMeGateCLI.run(["admin-passthru", "/dev/null", "-o", "6"])
+        #expect(real.status == 1)
+        #expect(real.stderr.contains("/dev/null: real NVMe devices need the libnvme backend"))
+        let badTarget = try NVMeGateCLI.run(["admin-passthru", "nvme0", "--target", "floppy", "-o", "6"])
+        #expect(badTarget.status == 1)
+        #expect(badTarget.stderr.contains("unknown target \"floppy\""))
+        let noDirection = try NVMeGateCLI.run(["admin-passthru", "nvme0", "-o", "0xc0", "-l", "16"])
+        #expect(noDirection.status != 0)
+        #expect(noDirection.stderr.contains("data direction not given"))
+    }
+}
