@@ -9,7 +9,9 @@ import NVMeTargets
 /// "id-ctrl: Permission denied: …") on standard error, with exit status 1.
 struct DeviceCommandError: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    /// The controller's status when it failed the command; nil for host-side failures.
+    var status: NVMeStatus?
+    init(_ description: String, status: NVMeStatus? = nil) { self.description = description; self.status = status }
 }
 
 /// One open node on a target, behind the gate: every command a device command sends goes
@@ -39,11 +41,11 @@ final class DeviceSession {
         }
         let caller = try options.resolvedCaller()
         let controller: any Controller
-        do { controller = try Target.open(spec) } catch { throw CLIError(error.description) }
-        gate = Gate(controller: controller, policy: policy)
+        do { controller = try Target.open(spec, controllerNumber: node.controller) } catch { throw CLIError(error.description) }
+        gate = Gate(controller: controller, policy: policy, controllerNumber: node.controller)
         let opened = gate.open(node: node.description, writable: writable, caller: caller)
         guard opened >= 0 else {
-            let nodes = Self.nodeNames(controller).joined(separator: ", ")
+            let nodes = Self.nodeNames(controller, number: node.controller).joined(separator: ", ")
             throw CLIError("\(options.device): \(String(cString: strerror(-opened))) on target \"\(spec)\" (its nodes: \(nodes))")
         }
         handle = opened
@@ -59,13 +61,13 @@ final class DeviceSession {
         return type == S_IFCHR || type == S_IFBLK
     }
 
-    /// The node names a controller offers: nvme0, then nvme0nN and ng0nN for each namespace.
-    static func nodeNames(_ controller: any Controller) -> [String] {
-        var names = ["nvme0"]
+    /// The node names controller `number` offers: nvmeX, then nvmeXnN and ngXnN for each namespace.
+    static func nodeNames(_ controller: any Controller, number: UInt32) -> [String] {
+        var names = ["nvme\(number)"]
         for ns in controller.namespaces() {
-            names.append("nvme0n\(ns.nsid)")
-            names.append("ng0n\(ns.nsid)")
-            for p in ns.partitions.indices { names.append("nvme0n\(ns.nsid)p\(p + 1)") }
+            names.append("nvme\(number)n\(ns.nsid)")
+            names.append("ng\(number)n\(ns.nsid)")
+            for p in ns.partitions.indices { names.append("nvme\(number)n\(ns.nsid)p\(p + 1)") }
         }
         return names
     }
@@ -115,7 +117,8 @@ final class DeviceSession {
         case .returned(0):
             return request.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 68, as: UInt32.self).littleEndian }
         case .returned(let status):
-            throw DeviceCommandError("NVMe status: " + NVMeStatus(rawValue: UInt16(truncatingIfNeeded: status)).nvmeCLIDescription)
+            let failure = NVMeStatus(rawValue: UInt16(truncatingIfNeeded: status))
+            throw DeviceCommandError("NVMe status: " + failure.nvmeCLIDescription, status: failure)
         case .failed(let code):
             var message = "\(commandName): \(String(cString: strerror(code)))"
             if let (reason, sentence) = command.withEntry({ gate.explain(handle, queue: queue, command: $0) }),
