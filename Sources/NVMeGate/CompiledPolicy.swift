@@ -13,9 +13,30 @@ public final class CompiledPolicy: @unchecked Sendable {
         @usableFromInline var reason: Reason
         /// 0: none; otherwise which CDW10 7:0 field filter applies (see `FieldFilter`).
         @usableFromInline var filter: UInt8
-        @usableFromInline var needsWrite: Bool
+        /// `needsWrite`, `changesData`, `audited` bits.
+        @usableFromInline var traits: UInt8
+        /// What the command reaches, for ownership (`Reach`).
+        @usableFromInline var reach: UInt8
         @usableFromInline var effects: UInt32
+
+        /// The command needs a handle opened for writing.
+        @usableFromInline static let needsWrite: UInt8 = 1
+        /// The command changes data or namespace state (a read-only grant refuses it).
+        @usableFromInline static let changesData: UInt8 = 2
+        /// Allowed commands of this row are audited (`Reason.allowedAndAudited`).
+        @usableFromInline static let audited: UInt8 = 4
     }
+
+    /// Per-profile settings beside the rows.
+    @usableFromInline enum ProfileFlag {
+        @usableFromInline static let partitionsConfined: UInt8 = 1
+        @usableFromInline static let partitionsUnconfined: UInt8 = 2
+        @usableFromInline static let requireRetainAsyncEvent: UInt8 = 4
+        @usableFromInline static let limitLogPageLSP: UInt8 = 8
+        @usableFromInline static let fusedCompareWrite: UInt8 = 16
+    }
+    /// Words of field bitsets per profile: CNS, LID and FID (4 words each), LSP (2 words).
+    @usableFromInline static let fieldWordsPerProfile = 14
 
     /// Field filters on CDW10 bits 7:0.
     @usableFromInline enum FieldFilter {
@@ -38,36 +59,58 @@ public final class CompiledPolicy: @unchecked Sendable {
     /// Whether the controller reported a Commands Supported and Effects log.
     public let controllerHasEffectsLog: Bool
     @usableFromInline let rows: UnsafeMutableBufferPointer<Row>
-    /// Per profile, 3 filters × 4 words: bitsets of allowed CNS, LID, FID values.
+    /// Per profile, `fieldWordsPerProfile` words: bitsets of allowed CNS, LID, FID and LSP values.
     @usableFromInline let fieldBits: UnsafeMutableBufferPointer<UInt64>
     @usableFromInline let bypassMask: UInt64
+    /// Distinct rule sets: the default rules are profile 0, tenants share identical ones.
     @usableFromInline let profileCount: Int
-    @usableFromInline let profilePartitions: UnsafeMutableBufferPointer<Bool>
+    @usableFromInline let profileFlags: UnsafeMutableBufferPointer<UInt8>
+    /// Index 0 is "no tenant" (the default rules, no ownership); tenant i is index i + 1.
+    @usableFromInline let tenantCount: Int
+    /// Per tenant index: its profile, whether it owns every namespace, and its grants
+    /// (`grants[grantStart[t] ..< grantStart[t + 1]]`).
+    let tenantProfiles: [UInt16]
+    @usableFromInline let tenantOwnsAll: UnsafeMutableBufferPointer<Bool>
+    @usableFromInline let grantStart: UnsafeMutableBufferPointer<Int>
+    @usableFromInline let grants: UnsafeMutableBufferPointer<CompiledGrant>
 
     /// Compiles `policy` against the effects a controller reports (`logs[csi]`, nil entries
     /// or an empty dictionary meaning no log: Linux then knows only the known effects and
-    /// nothing is supported).
-    public init(policy: Policy, effectsLogs logs: [CommandSet: CommandEffectsLog]) {
+    /// nothing is supported), after the policy's overrides for `identity`.
+    public init(policy: Policy, effectsLogs logs: [CommandSet: CommandEffectsLog], identity: ControllerIdentity? = nil) {
         assert(Self.slotsPerProfile == Self.commandSetSlots.count + 2)
         self.policy = policy
         controllerHasEffectsLog = !logs.isEmpty
+        let overrides = identity.map { id in policy.effectsOverrides.filter { $0.applies(to: id) } } ?? []
         var effective: [CommandSet: CommandEffectsLog] = [:]
         for csi in Self.commandSetSlots {
-            effective[csi] = Self.effectiveLog(logs[csi], commandSet: csi, policy: policy)
+            effective[csi] = Self.effectiveLog(logs[csi], commandSet: csi, policy: policy, overrides: overrides)
         }
         effectiveLogs = effective
         bypassMask = policy.bypassCapabilities.rawValue
 
-        let profiles = [policy.defaultRules]
+        var profiles = [policy.defaultRules]
+        var profileOf: [Rules: Int] = [policy.defaultRules: 0]
+        var tenantProfiles: [UInt16] = [0]
+        for tenant in policy.tenants {
+            let index = profileOf[tenant.rules] ?? {
+                profiles.append(tenant.rules)
+                profileOf[tenant.rules] = profiles.count - 1
+                return profiles.count - 1
+            }()
+            tenantProfiles.append(UInt16(index))
+        }
+        self.tenantProfiles = tenantProfiles
         profileCount = profiles.count
         rows = .allocate(capacity: profiles.count * Self.slotsPerProfile * 256)
-        fieldBits = .allocate(capacity: profiles.count * 12)
+        fieldBits = .allocate(capacity: profiles.count * Self.fieldWordsPerProfile)
         fieldBits.initialize(repeating: 0)
-        profilePartitions = .allocate(capacity: profiles.count)
+        profileFlags = .allocate(capacity: profiles.count)
         for (p, rules) in profiles.enumerated() {
-            profilePartitions[p] = rules.partitions
-            for (f, set) in [rules.identifyCNS, rules.logPages, rules.features].enumerated() {
-                for v in set { fieldBits[p * 12 + f * 4 + Int(v >> 6)] |= 1 << UInt64(v & 63) }
+            profileFlags[p] = Self.flags(rules)
+            let lsp = rules.logPageLSP ?? []
+            for (f, set) in [rules.identifyCNS, rules.logPages, rules.features, lsp].enumerated() {
+                for v in set { fieldBits[p * Self.fieldWordsPerProfile + f * 4 + Int(v >> 6)] |= 1 << UInt64(v & 63) }
             }
             let admin = effective[.nvm] ?? CommandEffectsLog()
             for op in 0...255 {
@@ -82,22 +125,78 @@ public final class CompiledPolicy: @unchecked Sendable {
                     let opcode = UInt8(op)
                     rows[Self.rowIndex(profile: p, slot: slot, opcode: opcode)] =
                         Self.ioRow(opcode: opcode, effects: log?[.io, opcode] ?? CommandEffects(rawValue: 0),
-                                   knownCommandSet: csi != nil, rules: rules)
+                                   commandSet: csi, rules: rules)
                 }
             }
         }
+
+        tenantCount = policy.tenants.count + 1
+        tenantOwnsAll = .allocate(capacity: tenantCount)
+        grantStart = .allocate(capacity: tenantCount + 1)
+        var flat: [CompiledGrant] = []
+        tenantOwnsAll[0] = false
+        grantStart[0] = 0
+        for (i, tenant) in policy.tenants.enumerated() {
+            grantStart[i + 1] = flat.count
+            switch tenant.ownership {
+            case .all:
+                tenantOwnsAll[i + 1] = true
+            case .grants(let list):
+                tenantOwnsAll[i + 1] = false
+                for g in list {
+                    flat.append(CompiledGrant(nsid: g.nsid, writable: g.writable, whole: g.range == nil,
+                                              start: g.range?.start ?? 0, count: g.range?.count ?? 0))
+                }
+            }
+        }
+        grantStart[tenantCount] = flat.count
+        grants = .allocate(capacity: max(flat.count, 1))
+        _ = grants.initialize(from: flat)
     }
 
     deinit {
         rows.deallocate()
         fieldBits.deallocate()
-        profilePartitions.deallocate()
+        profileFlags.deallocate()
+        tenantOwnsAll.deallocate()
+        grantStart.deallocate()
+        grants.deallocate()
+    }
+
+    static func flags(_ rules: Rules) -> UInt8 {
+        var flags: UInt8 = 0
+        switch rules.partitions {
+        case .refuse: break
+        case .confined: flags |= ProfileFlag.partitionsConfined
+        case .unconfined: flags |= ProfileFlag.partitionsUnconfined
+        }
+        if rules.requireRetainAsyncEvent { flags |= ProfileFlag.requireRetainAsyncEvent }
+        if rules.logPageLSP != nil { flags |= ProfileFlag.limitLogPageLSP }
+        if rules.fusedCompareWrite { flags |= ProfileFlag.fusedCompareWrite }
+        return flags
+    }
+
+    /// The profile and tenant index a caller resolves to: what a handle opened by it carries.
+    public func assignment(for caller: Caller) -> (profile: UInt16, tenant: UInt16) {
+        guard let index = policy.tenantIndex(for: caller) else { return (0, 0) }
+        return (tenantProfiles[index + 1], UInt16(index + 1))
+    }
+
+    /// The tenant a handle's tenant index names, nil for the default rules.
+    public func tenant(at index: UInt16) -> Tenant? {
+        index == 0 || Int(index) > policy.tenants.count ? nil : policy.tenants[Int(index) - 1]
     }
 
     /// The effects Linux decides with: the controller's log (or an empty one), plus known
-    /// effects, minus CSE for I/O commands and for admin commands with relaxations.
-    static func effectiveLog(_ reported: CommandEffectsLog?, commandSet: CommandSet, policy: Policy) -> CommandEffectsLog {
+    /// effects, minus CSE for I/O commands and for admin commands with relaxations; the
+    /// policy's overrides for this controller applied first.
+    static func effectiveLog(_ reported: CommandEffectsLog?, commandSet: CommandSet, policy: Policy,
+                             overrides: [EffectsOverride] = []) -> CommandEffectsLog {
         var log = reported ?? CommandEffectsLog()
+        for o in overrides where o.queue == .admin || o.commandSet == commandSet {
+            let index = (o.queue == .admin ? 0 : 256) + Int(o.opcode)
+            log.entries[index] = o.replace ? o.effects.rawValue : log.entries[index] | o.effects.rawValue
+        }
         if policy.linuxKnownEffects {
             let cseMask = CommandEffects.submissionAndExecutionMask
             let lbcc = CommandEffects.logicalBlockContentChange.rawValue
@@ -120,9 +219,19 @@ public final class CompiledPolicy: @unchecked Sendable {
     }
 
     static func adminRow(opcode: UInt8, effects: CommandEffects, rules: Rules) -> Row {
-        var row = Row(reason: .allowed, filter: FieldFilter.none, needsWrite: false, effects: effects.rawValue)
+        var row = Row(reason: .allowed, filter: FieldFilter.none, traits: 0, reach: Reach.admin(opcode: opcode),
+                      effects: effects.rawValue)
+        let changing = CommandEffects.logicalBlockContentChange.rawValue | CommandEffects.namespaceCapabilityChange.rawValue
+            | CommandEffects.namespaceInventoryChange.rawValue | CommandEffects.controllerCapabilityChange.rawValue
+        if effects.rawValue & changing != 0 || row.reach >= Reach.changesNamespace { row.traits |= Row.changesData }
+        if !rules.auditAllowed.isDisjoint(with: .admin) { row.traits |= Row.audited }
         if opcode == 0x7F {
             row.reason = .fabrics
+        } else if rules.adminCommands.contains(opcode) && opcode >= 0xC0 {
+            // A vendor-specific command passes only where the effects log vouches for it.
+            let permitted = CommandEffects.supported.rawValue | rules.adminPermittedEffects.rawValue
+            if !effects.isSupported { row.reason = .notSupported }
+            else if effects.rawValue & ~permitted != 0 { row.reason = .intrusiveEffects }
         } else if rules.adminCommands.contains(opcode) {
             row.reason = .allowed
         } else if opcode == 0x06 && !rules.identifyCNS.isEmpty {
@@ -137,13 +246,25 @@ public final class CompiledPolicy: @unchecked Sendable {
         return row
     }
 
-    static func ioRow(opcode: UInt8, effects: CommandEffects, knownCommandSet: Bool, rules: Rules) -> Row {
-        var row = Row(reason: .allowed, filter: FieldFilter.none, needsWrite: false, effects: effects.rawValue)
+    static func ioRow(opcode: UInt8, effects: CommandEffects, commandSet: CommandSet?, rules: Rules) -> Row {
+        let knownCommandSet = commandSet != nil
+        var row = Row(reason: .allowed, filter: FieldFilter.none, traits: 0,
+                      reach: commandSet.map { Reach.io(commandSet: $0, opcode: opcode) } ?? Reach.wholeNamespace,
+                      effects: effects.rawValue)
+        let writes = DataDirection(opcode: opcode).transfersToController || effects.contains(.logicalBlockContentChange)
+        if writes { row.traits |= Row.changesData }
+        if rules.auditAllowed == .all || (writes && rules.auditAllowed.contains(.writes)) { row.traits |= Row.audited }
         let permitted = CommandEffects.supported.rawValue | rules.permittedEffects.rawValue
         if opcode == 0x7F {
             row.reason = .fabrics
-        } else if opcode >= 0x80 {
+        } else if opcode >= 0x80 && !rules.vendorIOCommands.contains(opcode) {
             row.reason = .vendorSpecific
+        } else if opcode >= 0x80 && !knownCommandSet {
+            row.reason = .notSupported
+        } else if opcode >= 0x80 {
+            if !effects.isSupported { row.reason = .notSupported }
+            else if effects.rawValue & ~permitted != 0 { row.reason = .intrusiveEffects }
+            else { row.traits |= needsWriteTraits(opcode: opcode, effects: effects, rules: rules) }
         } else if !knownCommandSet {
             row.reason = .notSupported
         } else if case .none = rules.ioCommands {
@@ -155,10 +276,15 @@ public final class CompiledPolicy: @unchecked Sendable {
         } else if effects.rawValue & ~permitted != 0 {
             row.reason = .intrusiveEffects
         } else {
-            row.needsWrite = (rules.writeAccess.contains(.dataToController) && DataDirection(opcode: opcode).transfersToController)
-                || (rules.writeAccess.contains(.logicalBlockContentChange) && effects.contains(.logicalBlockContentChange))
+            row.traits |= needsWriteTraits(opcode: opcode, effects: effects, rules: rules)
         }
         return row
+    }
+
+    static func needsWriteTraits(opcode: UInt8, effects: CommandEffects, rules: Rules) -> UInt8 {
+        let needs = (rules.writeAccess.contains(.dataToController) && DataDirection(opcode: opcode).transfersToController)
+            || (rules.writeAccess.contains(.logicalBlockContentChange) && effects.contains(.logicalBlockContentChange))
+        return needs ? Row.needsWrite : 0
     }
 
     @inlinable @inline(__always)
@@ -180,14 +306,17 @@ public final class CompiledPolicy: @unchecked Sendable {
     // MARK: The decision
 
     /// Decides one command read in place: the envelope checks Linux makes (flags, NSID
-    /// binding), then the policy's rules, then the capability bypass. No allocation, no
-    /// lock, no copy of the entry.
+    /// binding), then the policy's rules and ownership, then the capability bypass. No
+    /// allocation, no lock, no copy of the entry.
+    ///
+    /// `fused` is for the second look at a fused Compare + Write pair on a ring: the FUSE
+    /// bits are then expected and not refused.
     @inlinable @inline(__always)
-    public func decide(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext) -> Reason {
-        if entry.flags != 0 { return .flagsNotZero }
+    public func decide(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext, fused: Bool = false) -> Reason {
+        if entry.flags & (fused ? 0xFC : 0xFF) != 0 { return .flagsNotZero }
         if queue == .io && handle.kind != .controller && entry.nsid != handle.nsid { return .nsidMismatch }
         let reason = policyDecision(entry, queue: queue, handle: handle)
-        if reason == .allowed || handle.capabilities.rawValue & bypassMask == 0 { return reason }
+        if reason.isAllowed || handle.capabilities.rawValue & bypassMask == 0 { return reason }
         return .privilegedBypass
     }
 
@@ -195,23 +324,139 @@ public final class CompiledPolicy: @unchecked Sendable {
     @inlinable @inline(__always)
     public func policyDecision(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext) -> Reason {
         let profile = Int(handle.profile) < profileCount ? Int(handle.profile) : 0
-        if queue == .io && handle.kind == .partition && !profilePartitions[profile] { return .partition }
+        let flags = profileFlags[profile]
+        let confined = queue == .io && handle.kind == .partition
+        if confined && flags & (ProfileFlag.partitionsConfined | ProfileFlag.partitionsUnconfined) == 0 { return .partition }
         let row = rows[Self.rowIndex(profile: profile, slot: Self.slot(queue: queue, commandSet: handle.commandSet),
                                      opcode: entry.opcode)]
         if row.reason != .allowed { return row.reason }
         if row.filter != FieldFilter.none {
-            let value = entry.cdw10 & 0xFF
-            let word = fieldBits[profile &* 12 &+ (Int(row.filter) &- 1) &* 4 &+ Int(value >> 6)]
-            if word & (1 << UInt64(value & 63)) == 0 {
-                switch row.filter {
-                case FieldFilter.identifyCNS: return .identifyCNSNotAllowed
-                case FieldFilter.logPage: return .logPageNotAllowed
-                default: return .featureNotAllowed
-                }
+            let refusal = fieldDecision(entry, filter: row.filter, profile: profile, flags: flags)
+            if refusal != .allowed { return refusal }
+        }
+        if row.traits & Row.needsWrite != 0 && !handle.writable { return .needsWriteOpen }
+        if handle.tenant != 0 || (confined && flags & ProfileFlag.partitionsConfined != 0) {
+            let refusal = ownershipDecision(entry, queue: queue, handle: handle, row: row)
+            if refusal != .allowed { return refusal }
+        }
+        return row.traits & Row.audited != 0 ? .allowedAndAudited : .allowed
+    }
+
+    /// The CDW10 field filters: Identify CNS, Get Log Page LID (and LSP, RAE), Get Features FID.
+    @inlinable @inline(__always)
+    func fieldDecision(_ entry: borrowing SubmissionEntry, filter: UInt8, profile: Int, flags: UInt8) -> Reason {
+        let value = entry.cdw10 & 0xFF
+        let base = profile &* Self.fieldWordsPerProfile
+        let word = fieldBits[base &+ (Int(filter) &- 1) &* 4 &+ Int(value >> 6)]
+        if word & (1 << UInt64(value & 63)) == 0 {
+            switch filter {
+            case FieldFilter.identifyCNS: return .identifyCNSNotAllowed
+            case FieldFilter.logPage: return .logPageNotAllowed
+            default: return .featureNotAllowed
             }
         }
-        if row.needsWrite && !handle.writable { return .needsWriteOpen }
+        if filter == FieldFilter.logPage && flags & (ProfileFlag.requireRetainAsyncEvent | ProfileFlag.limitLogPageLSP) != 0 {
+            if flags & ProfileFlag.requireRetainAsyncEvent != 0 && !entry.retainAsynchronousEvent { return .logPageNeedsRetain }
+            let lsp = UInt32(entry.logSpecificParameter)
+            if flags & ProfileFlag.limitLogPageLSP != 0
+                && fieldBits[base &+ 12 &+ Int(lsp >> 6)] & (1 << UInt64(lsp & 63)) == 0 { return .logPageLSPNotAllowed }
+        }
         return .allowed
+    }
+
+    /// Namespace and LBA-range ownership for a tenant's handle, and the confinement of a
+    /// partition handle. Out of line: the kernel policy never comes here.
+    @usableFromInline @inline(never)
+    func ownershipDecision(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext, row: Row) -> Reason {
+        let tenant = Int(handle.tenant) < tenantCount ? Int(handle.tenant) : 0
+        let writes = row.traits & Row.changesData != 0
+        if queue == .io {
+            let slba = UInt64(entry.cdw11) << 32 | UInt64(entry.cdw10)
+            let blocks = UInt64(entry.cdw12 & 0xFFFF) + 1
+            if handle.kind == .partition && handle.partition.count > 0 {
+                switch row.reach {
+                case Reach.harmless: break
+                case Reach.lbaRange: if !handle.partition.contains(slba: slba, blocks: blocks) { return .lbaRangeNotOwned }
+                case Reach.rangeList: return .rangeListUnchecked
+                default: return .needsWholeNamespace
+                }
+            }
+            if tenant == 0 || tenantOwnsAll[tenant] { return .allowed }
+            var owned = false
+            for g in grants[grantStart[tenant] ..< grantStart[tenant + 1]] where g.nsid == entry.nsid {
+                owned = true
+                if writes && !g.writable { continue }
+                if g.whole { return .allowed }
+                switch row.reach {
+                case Reach.harmless: return .allowed
+                case Reach.lbaRange:
+                    if LBARange(start: g.start, count: g.count).contains(slba: slba, blocks: blocks) { return .allowed }
+                case Reach.rangeList: return .rangeListUnchecked
+                default: return .needsWholeNamespace
+                }
+            }
+            if !owned { return .namespaceNotOwned }
+            return ownsWritable(tenant, nsid: entry.nsid) || !writes ? .lbaRangeNotOwned : .namespaceReadOnly
+        }
+        if tenant == 0 || tenantOwnsAll[tenant] { return .allowed }
+        let nsid = entry.nsid
+        switch row.reach {
+        case Reach.readsNamespace:
+            if nsid == 0 || nsid == 0xFFFF_FFFF { return .allowed }
+            if entry.opcode == 0x06 && !Reach.namespaceCNS.contains(entry.identifyCNS) { return .allowed }
+            return owns(tenant, nsid: nsid, whole: false, writable: false)
+        case Reach.changesNamespace:
+            if entry.opcode == 0x09 && !Reach.isNamespaceFeature(entry.featureID) { return .allowed }
+            if nsid == 0 { return .allowed }
+            if nsid == 0xFFFF_FFFF { return .broadcastNotOwned }
+            return owns(tenant, nsid: nsid, whole: true, writable: true)
+        case Reach.everyNamespace:
+            return .broadcastNotOwned
+        default:
+            return .allowed
+        }
+    }
+
+    /// Whether `tenant` owns `nsid` as asked: some grant of it, whole when `whole`,
+    /// writable when `writable`; the refusal otherwise.
+    @usableFromInline
+    func owns(_ tenant: Int, nsid: UInt32, whole: Bool, writable: Bool) -> Reason {
+        var owned = false
+        var wholeGrant = false
+        for g in grants[grantStart[tenant] ..< grantStart[tenant + 1]] where g.nsid == nsid {
+            owned = true
+            wholeGrant = wholeGrant || g.whole
+            if (!whole || g.whole) && (!writable || g.writable) { return .allowed }
+        }
+        if !owned { return .namespaceNotOwned }
+        return whole && !wholeGrant ? .needsWholeNamespace : .namespaceReadOnly
+    }
+
+    @usableFromInline
+    func ownsWritable(_ tenant: Int, nsid: UInt32) -> Bool {
+        grants[grantStart[tenant] ..< grantStart[tenant + 1]].contains { $0.nsid == nsid && $0.writable }
+    }
+
+    /// Whether a handle may reach `blocks` blocks from `slba` of namespace `nsid`: inside
+    /// its partition (a confined partition handle) and inside a grant of its tenant,
+    /// writable when `writes`. For ranges carried in a data buffer (Dataset Management,
+    /// Copy), checked by the gate on its own copy of the list.
+    public func mayReach(_ handle: HandleContext, nsid: UInt32, slba: UInt64, blocks: UInt64, writes: Bool) -> Bool {
+        if handle.kind == .partition && handle.partition.count > 0
+            && !handle.partition.contains(slba: slba, blocks: blocks) { return false }
+        let tenant = Int(handle.tenant) < tenantCount ? Int(handle.tenant) : 0
+        if tenant == 0 || tenantOwnsAll[tenant] { return true }
+        return grants[grantStart[tenant] ..< grantStart[tenant + 1]].contains { g in
+            g.nsid == nsid && (!writes || g.writable)
+                && (g.whole || LBARange(start: g.start, count: g.count).contains(slba: slba, blocks: blocks))
+        }
+    }
+
+    /// Whether fused Compare + Write pairs are decided as one for `profile`.
+    @inlinable
+    public func allowsFusedCompareWrite(profile: UInt16) -> Bool {
+        let p = Int(profile) < profileCount ? Int(profile) : 0
+        return profileFlags[p] & ProfileFlag.fusedCompareWrite != 0
     }
 
     /// The effects a decision for (queue, command set, opcode) consulted.

@@ -22,7 +22,8 @@ public struct NamespaceInfo: Sendable, Hashable {
 }
 
 /// A range of logical blocks: `start` and `count` blocks.
-public struct LBARange: Sendable, Hashable {
+@frozen
+public struct LBARange: Sendable, Hashable, BitwiseCopyable {
     public var start: UInt64
     public var count: UInt64
     public init(start: UInt64, count: UInt64) { self.start = start; self.count = count }

@@ -6,16 +6,36 @@ extension CompiledPolicy {
     /// for policy rules, or the check that applies before or after the policy (envelope,
     /// transfer, built-in refusals). For explanations and tools; not on the decision path.
     ///
-    /// `handleWritable` tells whether an allowed I/O command passed a write-access rule.
+    /// `handleWritable` tells whether an allowed I/O command passed a write-access rule;
+    /// `tenant` is the handle's tenant index (0: the default rules).
     public func rule(for reason: Reason, queue: Queue, commandSet: CommandSet, opcode: UInt8,
-                     handleWritable: Bool = false) -> String {
-        let rules = policy.defaultRules
+                     handleWritable: Bool = false, tenant: UInt16 = 0) -> String {
+        let owner = self.tenant(at: tenant)
+        let rules = owner?.rules ?? policy.defaultRules
+        // Where the rule is written: "[default.io]", or the tenant's own section.
+        let section = owner.map { "[[tenant]] name = \"\($0.name)\": [tenant" } ?? "[default"
         let command = OpcodeTable.displayName(queue: queue, commandSet: commandSet, opcode: opcode)
         switch reason {
+        case .allowedAndAudited:
+            return rule(for: .allowed, queue: queue, commandSet: commandSet, opcode: opcode, handleWritable: handleWritable,
+                        tenant: tenant) + "; \(section)] audit_allowed = \(Self.tomlList(AuditClasses.byName.filter { rules.auditAllowed.contains($0.1) }.map(\.0)))"
+        case .fusedHalf:
+            return "ring check: a fused Compare + Write is decided only as a pair (\(section).io] fused_compare_write = \(rules.fusedCompareWrite))"
+        case .logPageNeedsRetain:
+            return "\(section).admin] retain_async_event = \"required\""
+        case .logPageLSPNotAllowed:
+            return "\(section).admin] log_page_lsp = \(Self.tomlList(rules.logPageLSP ?? []))"
+        case .namespaceNotOwned, .namespaceReadOnly, .lbaRangeNotOwned, .needsWholeNamespace, .broadcastNotOwned:
+            guard let owner else {
+                return "[default] partitions = \"confined\": through a partition node, commands stay inside the partition"
+            }
+            return "[[tenant]] name = \"\(owner.name)\": \(Self.ownershipText(owner.ownership))"
+        case .rangeListUnchecked:
+            return "ownership: Dataset Management and Copy ranges are checked on a copy of the data buffer, which only the ioctl path has"
         case .allowed:
             return queue == .admin
-                ? adminGrant(opcode: opcode, rules: rules)
-                : ioGrant(commandSet: commandSet, opcode: opcode, rules: rules, handleWritable: handleWritable)
+                ? adminGrant(opcode: opcode, rules: rules, section: section)
+                : ioGrant(commandSet: commandSet, opcode: opcode, rules: rules, handleWritable: handleWritable, section: section)
         case .privilegedBypass:
             return "[privileges] bypass = \(Self.tomlList(policy.bypassCapabilities.nameList))"
         case .flagsNotZero:
@@ -39,15 +59,15 @@ extension CompiledPolicy {
         case .metadataNotSupported:
             return "transfer check: a metadata buffer needs a namespace format with separate metadata"
         case .partition:
-            return "[default] partitions = false"
+            return "\(section)] partitions = false"
         case .fabrics:
             return "built in: Fabrics (7Fh) never passes the policy's rules"
         case .vendorSpecific:
             return queue == .admin
-                ? "[default.admin] commands = \(Self.tomlList(rules.adminCommands)): vendor-specific admin commands (C0h and above) pass only when named"
+                ? "\(section).admin] commands = \(Self.tomlList(rules.adminCommands)): vendor-specific admin commands (C0h and above) pass only when named"
                 : "built in: vendor-specific I/O commands (80h and above) never pass the policy's rules"
         case .adminCommandNotAllowed:
-            var text = "[default.admin] commands = \(Self.tomlList(rules.adminCommands))"
+            var text = "\(section).admin] commands = \(Self.tomlList(rules.adminCommands))"
             switch opcode {
             case 0x06: text += "; identify_cns = []"
             case 0x02: text += "; log_pages = []"
@@ -56,48 +76,48 @@ extension CompiledPolicy {
             }
             return text + ": \(command) is not among them"
         case .identifyCNSNotAllowed:
-            return "[default.admin] identify_cns = \(Self.tomlList(rules.identifyCNS))"
+            return "\(section).admin] identify_cns = \(Self.tomlList(rules.identifyCNS))"
         case .logPageNotAllowed:
-            return "[default.admin] log_pages = \(Self.tomlList(rules.logPages))"
+            return "\(section).admin] log_pages = \(Self.tomlList(rules.logPages))"
         case .featureNotAllowed:
-            return "[default.admin] features = \(Self.tomlList(rules.features))"
+            return "\(section).admin] features = \(Self.tomlList(rules.features))"
         case .ioCommandNotAllowed:
-            return "[default.io] commands = \(Self.tomlValue(rules.ioCommands))"
+            return "\(section).io] commands = \(Self.tomlValue(rules.ioCommands))"
         case .notSupported:
             if !Self.commandSetSlots.contains(commandSet) {
                 return "built in: the \(commandSet.name) has no decision table, so none of its commands is supported"
             }
             if !controllerHasEffectsLog {
-                return "[default.io] commands = \(Self.tomlValue(rules.ioCommands)), which needs CSUPP: "
+                return "\(section).io] commands = \(Self.tomlValue(rules.ioCommands)), which needs CSUPP: "
                     + "without an effects log only Linux's known effects apply and nothing is marked supported"
             }
-            return "[default.io] commands = \(Self.tomlValue(rules.ioCommands)), which needs CSUPP: "
+            return "\(section).io] commands = \(Self.tomlValue(rules.ioCommands)), which needs CSUPP: "
                 + "the controller's effects log does not mark \(command) supported"
         case .intrusiveEffects:
-            return "[default.io] permitted_effects = \(Self.tomlList(rules.permittedEffects))"
+            return "\(section).io] permitted_effects = \(Self.tomlList(rules.permittedEffects))"
         case .needsWriteOpen:
-            return "[default.io] write_access = \(Self.tomlList(rules.writeAccess))"
+            return "\(section).io] write_access = \(Self.tomlList(rules.writeAccess))"
         case .managementNeedsCapability:
             return "[privileges] management = \(Self.tomlList(policy.managementCapabilities.nameList))"
         }
     }
 
     /// The grant that lets an admin command through.
-    private func adminGrant(opcode: UInt8, rules: Rules) -> String {
+    private func adminGrant(opcode: UInt8, rules: Rules, section: String) -> String {
         if rules.adminCommands.contains(opcode) {
-            return "[default.admin] commands = \(Self.tomlList(rules.adminCommands))"
+            return "\(section).admin] commands = \(Self.tomlList(rules.adminCommands))"
         }
         switch opcode {
-        case 0x06: return "[default.admin] identify_cns = \(Self.tomlList(rules.identifyCNS))"
-        case 0x02: return "[default.admin] log_pages = \(Self.tomlList(rules.logPages))"
-        default: return "[default.admin] features = \(Self.tomlList(rules.features))"
+        case 0x06: return "\(section).admin] identify_cns = \(Self.tomlList(rules.identifyCNS))"
+        case 0x02: return "\(section).admin] log_pages = \(Self.tomlList(rules.logPages))"
+        default: return "\(section).admin] features = \(Self.tomlList(rules.features))"
         }
     }
 
     /// The grants that let an I/O command through: which commands, which effects, and the
     /// write-access rule when the command needed a handle opened for writing.
-    private func ioGrant(commandSet: CommandSet, opcode: UInt8, rules: Rules, handleWritable: Bool) -> String {
-        var text = "[default.io] commands = \(Self.tomlValue(rules.ioCommands)); "
+    private func ioGrant(commandSet: CommandSet, opcode: UInt8, rules: Rules, handleWritable: Bool, section: String) -> String {
+        var text = "\(section).io] commands = \(Self.tomlValue(rules.ioCommands)); "
             + "permitted_effects = \(Self.tomlList(rules.permittedEffects))"
         let effects = effects(queue: .io, commandSet: commandSet, opcode: opcode)
         let needsWrite = (rules.writeAccess.contains(.dataToController) && DataDirection(opcode: opcode).transfersToController)
@@ -109,6 +129,18 @@ extension CompiledPolicy {
     }
 
     // MARK: Policy-file spelling
+
+    /// A tenant's ownership as its policy file says it.
+    static func ownershipText(_ ownership: Ownership) -> String {
+        guard case .grants(let grants) = ownership else { return "namespaces = \"all\"" }
+        if grants.isEmpty { return "owns no namespace" }
+        let parts = grants.map { g -> String in
+            let access = g.writable ? "" : " (read)"
+            guard let r = g.range else { return "namespace \(g.nsid)\(access)" }
+            return "namespace \(g.nsid) LBAs \(r.start)-\(r.start + r.count - 1)\(access)"
+        }
+        return "owns " + parts.joined(separator: ", ")
+    }
 
     static func tomlList(_ strings: [String]) -> String {
         "[" + strings.map { "\"\($0)\"" }.joined(separator: ", ") + "]"

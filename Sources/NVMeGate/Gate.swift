@@ -13,6 +13,46 @@ public enum IoctlOutcome: Sendable, Hashable {
     case failed(errno: Int32)
 }
 
+/// A compiled policy and, per handle slot, the profile and tenant (packed `profile |
+/// tenant << 16`) the slot's caller resolves to under it. Read together from one pointer,
+/// so no command is decided with one policy's rules and another's assignment.
+final class PolicySnapshot: @unchecked Sendable {
+    let compiled: CompiledPolicy
+    let assignments: UnsafeMutableBufferPointer<UInt32>
+
+    init(_ compiled: CompiledPolicy, capacity: Int) {
+        self.compiled = compiled
+        assignments = .allocate(capacity: capacity)
+        assignments.initialize(repeating: 0)
+    }
+
+    deinit { assignments.deallocate() }
+
+    /// Records the profile and tenant `caller` resolves to, for `handle`'s slot.
+    func assign(_ handle: Int32, _ caller: Caller) {
+        let (profile, tenant) = compiled.assignment(for: caller)
+        assignments[Int(handle)] = UInt32(profile) | UInt32(tenant) << 16
+    }
+
+    /// `state` with the profile and tenant of `handle` under this snapshot.
+    @inline(__always)
+    func resolve(_ state: HandleState, _ handle: Int32) -> HandleState {
+        var resolved = state
+        let packed = assignments[Int(handle)]
+        resolved.context.profile = UInt16(truncatingIfNeeded: packed)
+        resolved.context.tenant = UInt16(truncatingIfNeeded: packed >> 16)
+        return resolved
+    }
+}
+
+/// What the gate's mutex guards: every snapshot ever installed (kept alive so a reader that
+/// loaded one just before a swap can finish with it) and the caller of each open handle
+/// (so a reload can resolve them again).
+struct GateBook {
+    var snapshots: [PolicySnapshot]
+    var callers: [Caller?]
+}
+
 /// The gate: a controller behind a policy, with an ioctl-shaped front end.
 ///
 /// Open a node as a caller (`open`), then send Linux's NVMe ioctl requests through the
@@ -27,11 +67,11 @@ public final class Gate: @unchecked Sendable {
     public let audit: Logger?
 
     let handles: HandleTable
-    /// The policy in force, read without a lock; replaced whole by `reload`.
-    let current: UnsafeAtomic<Unmanaged<CompiledPolicy>>
-    /// Serialises open, close and reload; keeps every policy ever installed alive until the
-    /// gate goes, so a reader that loaded one just before a swap can finish with it.
-    let mutex = Mutex<[CompiledPolicy]>([])
+    /// The policy in force with its handle assignments, read without a lock; replaced
+    /// whole by `reload`.
+    let current: UnsafeAtomic<Unmanaged<PolicySnapshot>>
+    /// Serialises open, close and reload.
+    let mutex: Mutex<GateBook>
     let counters: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
 
     /// A gate over `controller` under `policy` (Linux's rules by default).
@@ -41,9 +81,9 @@ public final class Gate: @unchecked Sendable {
         self.controllerNumber = controllerNumber
         self.audit = audit
         handles = HandleTable(capacity: handleCapacity)
-        let compiled = Self.compile(policy, for: controller)
-        current = .create(Unmanaged.passUnretained(compiled))
-        mutex.withLock { $0.append(compiled) }
+        let snapshot = PolicySnapshot(Self.compile(policy, for: controller), capacity: handleCapacity)
+        current = .create(Unmanaged.passUnretained(snapshot))
+        mutex = Mutex(GateBook(snapshots: [snapshot], callers: Array(repeating: nil, count: handleCapacity)))
         counters = .allocate(capacity: Reason.allCases.count)
         for i in 0..<Reason.allCases.count { (counters + i).initialize(to: .init(0)) }
     }
@@ -54,28 +94,39 @@ public final class Gate: @unchecked Sendable {
         counters.deallocate()
     }
 
-    /// `policy` compiled against the effects logs `controller` reports.
+    /// `policy` compiled against the effects logs `controller` reports, with the policy's
+    /// effects overrides for the controller's model and firmware.
     public static func compile(_ policy: Policy, for controller: any Controller) -> CompiledPolicy {
         var logs: [CommandSet: CommandEffectsLog] = [:]
         for csi in CompiledPolicy.commandSetSlots {
             if let log = controller.effectsLog(for: csi) { logs[csi] = log }
         }
-        return CompiledPolicy(policy: policy, effectsLogs: logs)
+        return CompiledPolicy(policy: policy, effectsLogs: logs, identity: controller.identity)
     }
 
     /// The policy in force.
     public var policy: CompiledPolicy {
-        current.load(ordering: .acquiring).takeUnretainedValue()
+        current.load(ordering: .acquiring).takeUnretainedValue().compiled
     }
 
     /// Replaces the policy whole: commands already being decided finish under the old one,
-    /// the next ones see the new one; none is decided under a mix.
+    /// the next ones see the new one; none is decided under a mix. Open handles keep
+    /// their callers, who are matched to the new policy's tenants.
     public func reload(_ policy: Policy) {
-        let compiled = Self.compile(policy, for: controller)
-        mutex.withLock { installed in
-            installed.append(compiled)
-            current.store(Unmanaged.passUnretained(compiled), ordering: .releasing)
+        let snapshot = PolicySnapshot(Self.compile(policy, for: controller), capacity: handles.capacity)
+        mutex.withLock { book in
+            for (slot, caller) in book.callers.enumerated() {
+                if let caller { snapshot.assign(Int32(slot), caller) }
+            }
+            book.snapshots.append(snapshot)
+            current.store(Unmanaged.passUnretained(snapshot), ordering: .releasing)
         }
+    }
+
+    /// Loads the policy file at `path` and replaces the policy with it. A file that does not
+    /// load is refused with its error, and the policy in force stays.
+    public func reload(path: String) throws(PolicyError) {
+        reload(try Policy.load(path: path))
     }
 
     // MARK: Handles
@@ -89,23 +140,40 @@ public final class Gate: @unchecked Sendable {
         var state = HandleState(context: context, uid: caller.uid, gid: caller.gid, lbaDataSize: 0, metadataSize: 0)
         if name.kind != .controller {
             guard let ns = controller.namespaces().first(where: { $0.nsid == name.nsid }) else { return -ENOENT }
-            if name.kind == .partition && Int(name.partition) > ns.partitions.count { return -ENOENT }
+            if name.kind == .partition {
+                guard Int(name.partition) <= ns.partitions.count else { return -ENOENT }
+                context.partition = ns.partitions[Int(name.partition) - 1]
+            }
             context.nsid = ns.nsid
             context.commandSet = ns.commandSet
             state.lbaDataSize = ns.lbaDataSize
             state.metadataSize = ns.metadataSize
         }
         state.context = context
-        return mutex.withLock { _ in handles.insert(state) } ?? -EMFILE
+        return mutex.withLock { book in
+            guard let slot = handles.freeSlot() else { return -EMFILE }
+            current.load(ordering: .relaxed).takeUnretainedValue().assign(slot, caller)
+            book.callers[Int(slot)] = caller
+            handles.insert(state, at: slot)
+            return slot
+        }
     }
 
     /// Closes a handle: 0, or -EBADF if it was not open.
     public func close(_ handle: Int32) -> Int32 {
-        mutex.withLock { _ in handles.remove(handle) } ? 0 : -EBADF
+        mutex.withLock { book in
+            guard handles.remove(handle) else { return false }
+            book.callers[Int(handle)] = nil
+            return true
+        } ? 0 : -EBADF
     }
 
-    /// The state of an open handle, nil if it is not open.
-    public func handleState(_ handle: Int32) -> HandleState? { handles.read(handle) }
+    /// The state of an open handle under the policy in force (its profile and tenant
+    /// resolved), nil if it is not open.
+    public func handleState(_ handle: Int32) -> HandleState? {
+        guard let state = handles.read(handle) else { return nil }
+        return current.load(ordering: .acquiring).takeUnretainedValue().resolve(state, handle)
+    }
 
     // MARK: ioctl
 
@@ -114,20 +182,24 @@ public final class Gate: @unchecked Sendable {
     /// NVME_IOCTL_ID, or `.failed(errno)`: EACCES policy, EINVAL malformed, ENOTTY unknown
     /// request, EFAULT bad address, EBADF handle not open.
     public func ioctl(_ handle: Int32, request: UInt, argument: UnsafeMutableRawPointer?) -> IoctlOutcome {
-        guard let state = handles.read(handle) else { return .failed(errno: EBADF) }
+        guard let raw = handles.read(handle) else { return .failed(errno: EBADF) }
+        // Loaded after the handle: a handle opened under a newer policy is always seen with
+        // a snapshot that has its assignment.
+        let snapshot = current.load(ordering: .acquiring)
+        let state = snapshot._withUnsafeGuaranteedRef { $0.resolve(raw, handle) }
         let kind = state.context.kind
         let result: Int32
         switch IoctlRequest(rawValue: request) {
         case .adminCommand:
-            result = passthru(state, argument, is64: false, queue: .admin)
+            result = passthru(state, snapshot, argument, is64: false, queue: .admin)
         case .admin64Command:
-            result = passthru(state, argument, is64: true, queue: .admin)
+            result = passthru(state, snapshot, argument, is64: true, queue: .admin)
         case .ioCommand:
-            result = passthru(state, argument, is64: false, queue: .io)
+            result = passthru(state, snapshot, argument, is64: false, queue: .io)
         case .io64Command:
-            result = kind == .controller ? -ENOTTY : passthru(state, argument, is64: true, queue: .io)
+            result = kind == .controller ? -ENOTTY : passthru(state, snapshot, argument, is64: true, queue: .io)
         case .submitIO:
-            result = kind == .controller ? -ENOTTY : submitIO(state, argument)
+            result = kind == .controller ? -ENOTTY : submitIO(state, snapshot, argument)
         case .id:
             if kind == .controller { return .failed(errno: ENOTTY) }
             return .returned(Int32(bitPattern: state.context.nsid))
@@ -160,7 +232,8 @@ public final class Gate: @unchecked Sendable {
         return 0
     }
 
-    func passthru(_ handleState: HandleState, _ argument: UnsafeMutableRawPointer?, is64: Bool, queue: Queue) -> Int32 {
+    func passthru(_ handleState: HandleState, _ snapshot: Unmanaged<PolicySnapshot>, _ argument: UnsafeMutableRawPointer?,
+                  is64: Bool, queue: Queue) -> Int32 {
         guard let argument else { return -EFAULT }
         var state = handleState
         if queue == .io && state.context.kind == .controller {
@@ -179,14 +252,14 @@ public final class Gate: @unchecked Sendable {
         // one copy means a caller rewriting its struct meanwhile cannot change what runs.
         let entry = command.submissionQueueEntry
         return entry.withEntry { e in
-            execute(e, queue: queue, state: state,
+            execute(e, queue: queue, state: state, snapshot: snapshot,
                     data: (command.addr, UInt64(command.dataLength)),
                     metadata: (command.metadata, UInt64(command.metadataLength)),
                     writeResult: { command.writeResult($0) })
         }
     }
 
-    func submitIO(_ state: HandleState, _ argument: UnsafeMutableRawPointer?) -> Int32 {
+    func submitIO(_ state: HandleState, _ snapshot: Unmanaged<PolicySnapshot>, _ argument: UnsafeMutableRawPointer?) -> Int32 {
         guard let argument else { return -EFAULT }
         let io = UserIO(argument)
         guard io.flags == 0 else { return -EINVAL }
@@ -197,7 +270,7 @@ public final class Gate: @unchecked Sendable {
         let blocks = UInt64(io.nblocks) + 1
         // Linux's nvme_submit_io checks no permission; nvmegate decides it as the I/O command it is.
         return io.submissionQueueEntry(nsid: state.context.nsid).withEntry { e in
-            execute(e, queue: .io, state: state,
+            execute(e, queue: .io, state: state, snapshot: snapshot,
                     data: (io.addr, blocks * UInt64(state.lbaDataSize)),
                     metadata: (io.metadata, io.metadata == 0 ? 0 : blocks * UInt64(state.metadataSize)),
                     writeResult: { _ in })
@@ -206,12 +279,11 @@ public final class Gate: @unchecked Sendable {
 
     /// Decide, check the buffers, execute, write the result back.
     @inline(__always)
-    func execute(_ e: borrowing SubmissionEntry, queue: Queue, state: HandleState,
+    func execute(_ e: borrowing SubmissionEntry, queue: Queue, state: HandleState, snapshot: Unmanaged<PolicySnapshot>,
                  data: (address: UInt64, length: UInt64), metadata: (address: UInt64, length: UInt64),
                  writeResult: (Completion) -> Void) -> Int32 {
-        let compiled = current.load(ordering: .acquiring)
-        let reason = compiled._withUnsafeGuaranteedRef { $0.decide(e, queue: queue, handle: state.context) }
-        if reason != .allowed {
+        let reason = snapshot._withUnsafeGuaranteedRef { $0.compiled.decide(e, queue: queue, handle: state.context) }
+        if reason != .allowed && reason != .rangeListUnchecked {
             record(reason, state, queue: queue, opcode: e.opcode)
             if !reason.isAllowed { return -reason.errno }
         }
@@ -230,14 +302,72 @@ public final class Gate: @unchecked Sendable {
                                                        count: Int(clamping: data.length))
         let metadataBuffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: UInt(metadata.address)),
                                                            count: Int(clamping: metadata.length))
+        if reason == .rangeListUnchecked {
+            return snapshot._withUnsafeGuaranteedRef { s in
+                submitCheckedRanges(e, queue: queue, state: state, policy: s.compiled, data: dataBuffer,
+                                    metadata: metadataBuffer, writeResult: writeResult)
+            }
+        }
+        return submit(e, queue: queue, data: dataBuffer, metadata: metadataBuffer, writeResult: writeResult)
+    }
+
+    @inline(__always)
+    func submit(_ e: borrowing SubmissionEntry, queue: Queue, data: UnsafeMutableRawBufferPointer,
+                metadata: UnsafeMutableRawBufferPointer, writeResult: (Completion) -> Void) -> Int32 {
         let completion: Completion
         do {
-            completion = try controller.submit(e, queue: queue, data: dataBuffer, metadata: metadataBuffer)
+            completion = try controller.submit(e, queue: queue, data: data, metadata: metadata)
         } catch {
             return -error.errno
         }
         writeResult(completion)
         return Int32(completion.status.rawValue)
+    }
+
+    /// Dataset Management and Copy for a handle that owns only some blocks: the range list
+    /// is copied out of the caller's buffer, every range in the copy is checked, and the
+    /// controller is given the copy, so a caller rewriting its buffer meanwhile cannot
+    /// change what runs. Copy's destination must be owned too.
+    func submitCheckedRanges(_ e: borrowing SubmissionEntry, queue: Queue, state: HandleState, policy: CompiledPolicy,
+                             data: UnsafeMutableRawBufferPointer, metadata: UnsafeMutableRawBufferPointer,
+                             writeResult: (Completion) -> Void) -> Int32 {
+        let isDSM = e.opcode == 0x09
+        let count = Int((isDSM ? e.cdw10 : e.cdw12) & 0xFF) + 1
+        let format = isDSM ? 0 : Int(e.cdw12 >> 8 & 0xF)
+        guard format <= 1 else {
+            // Formats 2h and 3h name source namespaces; a tenant's copy stays in its own.
+            record(.rangeListUnchecked, state, queue: queue, opcode: e.opcode)
+            return -EACCES
+        }
+        let size = isDSM ? 16 : (format == 0 ? 32 : 40)
+        let length = count * size
+        guard data.count >= length else {
+            record(.bufferTooShort, state, queue: queue, opcode: e.opcode)
+            return -EINVAL
+        }
+        let nsid = e.nsid
+        let destination = UInt64(e.cdw11) << 32 | UInt64(e.cdw10)
+        return withUnsafeTemporaryAllocation(byteCount: length, alignment: 16) { copy -> Int32 in
+            copy.copyMemory(from: UnsafeRawBufferPointer(rebasing: data[0..<length]))
+            var total: UInt64 = 0
+            for i in 0..<count {
+                let slba = UInt64(littleEndian: copy.loadUnaligned(fromByteOffset: i * size + 8, as: UInt64.self))
+                let blocks = isDSM
+                    ? UInt64(UInt32(littleEndian: copy.loadUnaligned(fromByteOffset: i * size + 4, as: UInt32.self)))
+                    : UInt64(UInt16(littleEndian: copy.loadUnaligned(fromByteOffset: i * size + 16, as: UInt16.self))) + 1
+                total &+= blocks
+                if blocks == 0 { continue }
+                guard policy.mayReach(state.context, nsid: nsid, slba: slba, blocks: blocks, writes: isDSM) else {
+                    record(.lbaRangeNotOwned, state, queue: queue, opcode: e.opcode)
+                    return -EACCES
+                }
+            }
+            if !isDSM && (total == 0 || !policy.mayReach(state.context, nsid: nsid, slba: destination, blocks: total, writes: true)) {
+                record(.lbaRangeNotOwned, state, queue: queue, opcode: e.opcode)
+                return -EACCES
+            }
+            return submit(e, queue: queue, data: copy, metadata: metadata, writeResult: writeResult)
+        }
     }
 
     // MARK: Explanations
@@ -246,7 +376,7 @@ public final class Gate: @unchecked Sendable {
     /// says why: for a caller that got EACCES or EINVAL from `ioctl` and wants to tell its
     /// user. Nil if the handle is not open. Not for the fast path: it builds a string.
     public func explain(_ handle: Int32, queue: Queue, command: borrowing SubmissionEntry) -> (reason: Reason, sentence: String)? {
-        guard var state = handles.read(handle) else { return nil }
+        guard var state = handleState(handle) else { return nil }
         if queue == .io && state.context.kind == .controller {
             let namespaces = controller.namespaces()
             if namespaces.count == 1 {
@@ -260,6 +390,7 @@ public final class Gate: @unchecked Sendable {
         var s = subject(queue: queue, opcode: command.opcode, state: state, policy: compiled)
         s.nsid = command.nsid
         s.field = DecisionSubject.filteredField(queue: queue, opcode: command.opcode, cdw10: command.cdw10)
+        s.tenant = compiled.tenant(at: state.context.tenant)?.name
         return (reason, reason.sentence(s))
     }
 
@@ -269,13 +400,42 @@ public final class Gate: @unchecked Sendable {
     /// executing them: `verdicts[i]` is 0 (allowed) or the errno the ioctl would return.
     /// Returns `count`, or a negative errno (EBADF).
     public func checkBatch(_ handle: Int32, queue: Queue, entries: RawSpan, verdicts: UnsafeMutablePointer<UInt8>) -> Int {
-        guard let state = handles.read(handle) else { return -Int(EBADF) }
+        guard let raw = handles.read(handle) else { return -Int(EBADF) }
         let count = SubmissionEntry.count(in: entries)
-        let compiled = current.load(ordering: .acquiring)
-        compiled._withUnsafeGuaranteedRef { policy in
-            for i in 0..<count {
-                let reason = policy.decide(SubmissionEntry(entries, index: i), queue: queue, handle: state.context)
-                verdicts[i] = UInt8(truncatingIfNeeded: reason.errno)
+        let snapshot = current.load(ordering: .acquiring)
+        snapshot._withUnsafeGuaranteedRef { s in
+            let context = s.resolve(raw, handle).context
+            let policy = s.compiled
+            var i = 0
+            while i < count {
+                let entry = SubmissionEntry(entries, index: i)
+                let fuse = entry.flags & 0x3
+                if fuse == 0 {
+                    verdicts[i] = UInt8(truncatingIfNeeded: policy.decide(entry, queue: queue, handle: context).errno)
+                    i &+= 1
+                    continue
+                }
+                let pairs = queue == .io && policy.allowsFusedCompareWrite(profile: context.profile)
+                if !pairs {
+                    verdicts[i] = UInt8(truncatingIfNeeded: Reason.flagsNotZero.errno)
+                    i &+= 1
+                    continue
+                }
+                // A fused Compare (first) + Write (second) pair: both pass or neither does.
+                if fuse == 0x1 && entry.opcode == 0x05 && i &+ 1 < count {
+                    let second = SubmissionEntry(entries, index: i &+ 1)
+                    if second.flags & 0x3 == 0x2 && second.opcode == 0x01 {
+                        let first = policy.decide(entry, queue: queue, handle: context, fused: true)
+                        let then = policy.decide(second, queue: queue, handle: context, fused: true)
+                        let verdict = UInt8(truncatingIfNeeded: (first.isAllowed ? then : first).errno)
+                        verdicts[i] = verdict
+                        verdicts[i &+ 1] = verdict
+                        i &+= 2
+                        continue
+                    }
+                }
+                verdicts[i] = UInt8(truncatingIfNeeded: Reason.fusedHalf.errno)
+                i &+= 1
             }
         }
         return count
@@ -289,11 +449,16 @@ public final class Gate: @unchecked Sendable {
     }
 
     func subject(queue: Queue, opcode: UInt8, state: HandleState, policy: CompiledPolicy) -> DecisionSubject {
-        DecisionSubject(command: OpcodeTable.displayName(queue: queue, commandSet: state.context.commandSet, opcode: opcode),
-                        queue: queue, opcode: opcode,
-                        effects: policy.effects(queue: queue, commandSet: state.context.commandSet, opcode: opcode),
-                        handleNSID: state.context.nsid, capabilityNames: policy.policy.bypassCapabilities.nameList,
-                        permittedEffects: policy.policy.defaultRules.permittedEffects)
+        let tenant = policy.tenant(at: state.context.tenant)
+        var subject = DecisionSubject(
+            command: OpcodeTable.displayName(queue: queue, commandSet: state.context.commandSet, opcode: opcode),
+            queue: queue, opcode: opcode,
+            effects: policy.effects(queue: queue, commandSet: state.context.commandSet, opcode: opcode),
+            nsid: state.context.nsid, handleNSID: state.context.nsid,
+            capabilityNames: policy.policy.bypassCapabilities.nameList,
+            permittedEffects: (tenant?.rules ?? policy.policy.defaultRules).permittedEffects)
+        subject.tenant = tenant?.name
+        return subject
     }
 
     /// Counts and audits a decision about `opcode` on `queue`.
@@ -309,6 +474,7 @@ public final class Gate: @unchecked Sendable {
         audit.notice("\(reason.isAllowed ? "passed" : "refused"): \(reason.sentence(s))", metadata: [
             "reason": "\(reason.code)", "errno": "\(reason.errno)", "command": "\(s.command)",
             "uid": "\(state.uid)", "gid": "\(state.gid)", "node_kind": "\(state.context.kind)", "nsid": "\(state.context.nsid)",
+            "tenant": "\(s.tenant ?? "")",
         ])
     }
 }

@@ -2,6 +2,7 @@ import Atomics
 import NVMeSpec
 
 /// A handle as the table returns it: the decision context plus what the front end needs.
+/// The context's profile and tenant come from the policy snapshot, not from the table.
 @frozen
 public struct HandleState: Sendable, BitwiseCopyable {
     public var context: HandleContext
@@ -17,7 +18,7 @@ public struct HandleState: Sendable, BitwiseCopyable {
 /// sequence, the fields, then the sequence again, and treat any change as a closed handle.
 /// Opening and closing are rare and serialised by the gate's mutex.
 final class HandleTable: @unchecked Sendable {
-    static let wordsPerSlot = 5
+    static let wordsPerSlot = 7
     let capacity: Int
     let words: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
 
@@ -48,6 +49,8 @@ final class HandleTable: @unchecked Sendable {
         let caps = word(slot, 2).load(ordering: .relaxed)
         let ids = word(slot, 3).load(ordering: .relaxed)
         let format = word(slot, 4).load(ordering: .relaxed)
+        let partitionStart = word(slot, 5).load(ordering: .relaxed)
+        let partitionCount = word(slot, 6).load(ordering: .relaxed)
         atomicMemoryFence(ordering: .acquiring)
         guard word(slot, 0).load(ordering: .relaxed) == sequence else { return nil }
         let context = HandleContext(
@@ -55,31 +58,36 @@ final class HandleTable: @unchecked Sendable {
             writable: w1 & 0x10 != 0,
             commandSet: CommandSet(rawValue: UInt8(truncatingIfNeeded: w1 >> 8)),
             nsid: UInt32(truncatingIfNeeded: w1 >> 32),
-            profile: UInt16(truncatingIfNeeded: w1 >> 16),
-            capabilities: Capabilities(rawValue: caps))
+            capabilities: Capabilities(rawValue: caps),
+            partition: LBARange(start: partitionStart, count: partitionCount))
         return HandleState(context: context, uid: UInt32(truncatingIfNeeded: ids), gid: UInt32(truncatingIfNeeded: ids >> 32),
                            lbaDataSize: UInt32(truncatingIfNeeded: format), metadataSize: UInt32(truncatingIfNeeded: format >> 32))
     }
 
-    /// Claims a free slot for `state`; nil when the table is full. Caller holds the gate's mutex.
-    func insert(_ state: HandleState) -> Int32? {
-        for slot in 0..<capacity {
-            let sequence = word(slot, 0).load(ordering: .relaxed)
-            guard sequence & 1 == 0 else { continue }
-            // Pairs with the reader's acquire fence: a reader that sees any field written
-            // below also sees the sequence that closed this slot, and rejects what it read.
-            atomicMemoryFence(ordering: .releasing)
-            let c = state.context
-            let w1 = UInt64(c.kind.rawValue) | (c.writable ? 0x10 : 0) | UInt64(c.commandSet.rawValue) << 8
-                | UInt64(c.profile) << 16 | UInt64(c.nsid) << 32
-            word(slot, 1).store(w1, ordering: .relaxed)
-            word(slot, 2).store(c.capabilities.rawValue, ordering: .relaxed)
-            word(slot, 3).store(UInt64(state.uid) | UInt64(state.gid) << 32, ordering: .relaxed)
-            word(slot, 4).store(UInt64(state.lbaDataSize) | UInt64(state.metadataSize) << 32, ordering: .relaxed)
-            word(slot, 0).store(sequence &+ 1, ordering: .releasing)
-            return Int32(slot)
-        }
+    /// A free slot, or nil when the table is full. Caller holds the gate's mutex, and
+    /// fills the slot with `insert` before releasing it.
+    func freeSlot() -> Int32? {
+        for slot in 0..<capacity where word(slot, 0).load(ordering: .relaxed) & 1 == 0 { return Int32(slot) }
         return nil
+    }
+
+    /// Opens `slot` (from `freeSlot`) with `state`. Caller holds the gate's mutex.
+    func insert(_ state: HandleState, at handle: Int32) {
+        let slot = Int(handle)
+        let sequence = word(slot, 0).load(ordering: .relaxed)
+        // Pairs with the reader's acquire fence: a reader that sees any field written
+        // below also sees the sequence that closed this slot, and rejects what it read.
+        atomicMemoryFence(ordering: .releasing)
+        let c = state.context
+        let w1 = UInt64(c.kind.rawValue) | (c.writable ? 0x10 : 0) | UInt64(c.commandSet.rawValue) << 8
+            | UInt64(c.nsid) << 32
+        word(slot, 1).store(w1, ordering: .relaxed)
+        word(slot, 2).store(c.capabilities.rawValue, ordering: .relaxed)
+        word(slot, 3).store(UInt64(state.uid) | UInt64(state.gid) << 32, ordering: .relaxed)
+        word(slot, 4).store(UInt64(state.lbaDataSize) | UInt64(state.metadataSize) << 32, ordering: .relaxed)
+        word(slot, 5).store(c.partition.start, ordering: .relaxed)
+        word(slot, 6).store(c.partition.count, ordering: .relaxed)
+        word(slot, 0).store(sequence &+ 1, ordering: .releasing)
     }
 
     /// Closes `handle`; false if it was not open. Caller holds the gate's mutex.

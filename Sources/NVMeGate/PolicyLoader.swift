@@ -86,7 +86,7 @@ struct PolicyReader {
     }
 
     func read(_ root: TOMLTable) throws(PolicyError) -> Policy {
-        try allowOnly(root, "", ["version", "name", "description", "privileges", "effects", "default"])
+        try allowOnly(root, "", ["version", "name", "description", "privileges", "effects", "default", "tenant"])
         if let v = root["version"] {
             guard v.int == 1 else { throw error("version", "this nvmegate reads policy version 1, the file says \(v)") }
         }
@@ -99,32 +99,218 @@ struct PolicyReader {
             if let caps = try capabilities(privileges, "privileges", "management") { policy.managementCapabilities = caps }
         }
         if let effects = try table(root, "", "effects") {
-            try allowOnly(effects, "effects", ["linux_known_effects", "ignore_io_cse"])
+            try allowOnly(effects, "effects", ["linux_known_effects", "ignore_io_cse", "override"])
             if let b = try bool(effects, "effects", "linux_known_effects") { policy.linuxKnownEffects = b }
             if let b = try bool(effects, "effects", "ignore_io_cse") { policy.ignoreIOSubmissionAndExecution = b }
+            policy.effectsOverrides = try readOverrides(effects)
         }
         guard let rules = try table(root, "", "default") else {
             throw error("default", "a policy needs a [default] section: the rules for callers that match no tenant")
         }
-        policy.defaultRules = try readRules(rules, "default")
+        policy.defaultRules = try readRules(rules, "default", base: Rules())
+        policy.tenants = try readTenants(root, defaultRules: policy.defaultRules)
         return policy
     }
 
-    func readRules(_ t: TOMLTable, _ path: String) throws(PolicyError) -> Rules {
-        try allowOnly(t, path, ["partitions", "admin", "io"])
-        var rules = Rules()
-        if let b = try bool(t, path, "partitions") { rules.partitions = b }
+    /// `[[effects.override]]` entries.
+    func readOverrides(_ effects: TOMLTable) throws(PolicyError) -> [EffectsOverride] {
+        guard let value = effects["override"] else { return [] }
+        guard let array = value.array else { throw error("effects.override", "expected [[effects.override]] tables") }
+        var out: [EffectsOverride] = []
+        for item in array {
+            let p = "effects.override"
+            guard let t = item.table else { throw error(p, "expected [[effects.override]] tables, found \(item)") }
+            try allowOnly(t, p, ["model", "firmware", "queue", "command_set", "opcode", "effects", "replace"])
+            guard let model = try string(t, p, "model"), !model.isEmpty else {
+                throw error(p + ".model", "an override needs the controller's Model Number (MN), exact or ending in *")
+            }
+            let queue: Queue
+            switch try string(t, p, "queue") {
+            case "admin": queue = .admin
+            case "io": queue = .io
+            case let other: throw error(p + ".queue", "expected \"admin\" or \"io\", got \(other.map { "\"\($0)\"" } ?? "nothing")")
+            }
+            guard let opcodeValue = t["opcode"], let opcode = opcodeValue.int, (0...255).contains(opcode) else {
+                throw error(p + ".opcode", "expected an opcode from 0x00 to 0xFF")
+            }
+            var commandSet = CommandSet.nvm
+            if let csi = t["command_set"] {
+                guard let n = csi.int, (0...255).contains(n) else { throw error(p + ".command_set", "expected a CSI from 0 to 255") }
+                commandSet = CommandSet(rawValue: UInt8(n))
+            }
+            var bits: UInt32 = 0
+            for name in try stringList(t, p, "effects") ?? [] {
+                if name.uppercased() == "CSUPP" { bits |= CommandEffects.supported.rawValue; continue }
+                guard let e = PermittedEffects.byName.first(where: { $0.0 == name.uppercased() }) else {
+                    throw error(p + ".effects", "unknown effect \"\(name)\"; use CSUPP, LBCC, NCC, NIC, CCC, CSER, CSE, USS or CSP")
+                }
+                bits |= e.1.rawValue
+            }
+            out.append(EffectsOverride(model: model, firmware: try string(t, p, "firmware"), queue: queue,
+                                       commandSet: commandSet, opcode: UInt8(opcode),
+                                       effects: CommandEffects(rawValue: bits), replace: try bool(t, p, "replace") ?? false))
+        }
+        return out
+    }
+
+    /// `[[tenant]]` entries.
+    func readTenants(_ root: TOMLTable, defaultRules: Rules) throws(PolicyError) -> [Tenant] {
+        guard let value = root["tenant"] else { return [] }
+        guard let array = value.array else { throw error("tenant", "expected [[tenant]] tables") }
+        var tenants: [Tenant] = []
+        for item in array {
+            let p = "tenant"
+            guard let t = item.table else { throw error(p, "expected [[tenant]] tables, found \(item)") }
+            try allowOnly(t, p, ["name", "uids", "gids", "callers", "rules", "namespaces", "read_only_namespaces",
+                                 "lba_range", "partitions", "admin", "io", "audit_allowed"])
+            guard let name = try string(t, p, "name"), !name.isEmpty else { throw error(p + ".name", "a tenant needs a name") }
+            guard !tenants.contains(where: { $0.name == name }) else { throw error(p + ".name", "two tenants are called \"\(name)\"") }
+            let base: Rules
+            switch try string(t, p, "rules") ?? "none" {
+            case "none": base = Rules(ioCommands: .none)
+            case "kernel": base = Policy.kernel.defaultRules
+            case "default": base = defaultRules
+            case let other: throw error(p + ".rules", "expected \"none\", \"kernel\" or \"default\" (the rules to start from), got \"\(other)\"")
+            }
+            var tenant = Tenant(name: name, rules: try readRules(t, p, base: base, tenantKeys: true))
+            tenant.uids = try ids(t, p, "uids")
+            tenant.gids = try ids(t, p, "gids")
+            tenant.callerNames = Set(try stringList(t, p, "callers") ?? [])
+            guard !tenant.uids.isEmpty || !tenant.gids.isEmpty || !tenant.callerNames.isEmpty else {
+                throw error(p + ".uids", "tenant \"\(name)\" matches nobody: give uids, gids or callers")
+            }
+            tenant.ownership = try ownership(t, p)
+            tenants.append(tenant)
+        }
+        return tenants
+    }
+
+    /// A tenant's `namespaces`, `read_only_namespaces` and `[[tenant.lba_range]]`.
+    func ownership(_ t: TOMLTable, _ p: String) throws(PolicyError) -> Ownership {
+        if let all = t["namespaces"]?.string {
+            guard all == "all" else { throw error(p + ".namespaces", "expected \"all\" or a list of NSIDs, got \"\(all)\"") }
+            return .all
+        }
+        var grants: [NamespaceGrant] = []
+        func add(_ grant: NamespaceGrant, _ key: String) throws(PolicyError) {
+            if grants.contains(where: { $0.nsid == grant.nsid && ($0.range == nil || grant.range == nil) }) {
+                throw error(key, "namespace \(grant.nsid) is granted twice to this tenant")
+            }
+            grants.append(grant)
+        }
+        for nsid in try nsids(t, p, "namespaces") { try add(NamespaceGrant(nsid: nsid), p + ".namespaces") }
+        for nsid in try nsids(t, p, "read_only_namespaces") {
+            try add(NamespaceGrant(nsid: nsid, writable: false), p + ".read_only_namespaces")
+        }
+        if let value = t["lba_range"] {
+            let key = p + ".lba_range"
+            guard let array = value.array else { throw error(key, "expected [[tenant.lba_range]] tables") }
+            for item in array {
+                guard let r = item.table else { throw error(key, "expected [[tenant.lba_range]] tables, found \(item)") }
+                try allowOnly(r, key, ["nsid", "start", "blocks", "access"])
+                guard let nsid = r["nsid"]?.int, (1...0xFFFF_FFFE).contains(nsid) else {
+                    throw error(key + ".nsid", "expected an NSID from 1 to 0xFFFFFFFE")
+                }
+                guard let start = r["start"]?.int, start >= 0 else { throw error(key + ".start", "expected the first LBA, 0 or more") }
+                guard let blocks = r["blocks"]?.int, blocks > 0 else { throw error(key + ".blocks", "expected a number of blocks, 1 or more") }
+                guard UInt64(start).addingReportingOverflow(UInt64(blocks)).overflow == false else {
+                    throw error(key + ".blocks", "start + blocks overflows 64 bits")
+                }
+                let writable: Bool
+                switch try string(r, key, "access") ?? "read-write" {
+                case "read-write": writable = true
+                case "read": writable = false
+                case let other: throw error(key + ".access", "expected \"read\" or \"read-write\", got \"\(other)\"")
+                }
+                if grants.contains(where: { $0.nsid == UInt32(nsid) && $0.range == nil }) {
+                    throw error(key, "namespace \(nsid) is already owned whole by this tenant")
+                }
+                grants.append(NamespaceGrant(nsid: UInt32(nsid), range: LBARange(start: UInt64(start), count: UInt64(blocks)),
+                                             writable: writable))
+            }
+        }
+        return .grants(grants)
+    }
+
+    /// A list of NSIDs 1...FFFFFFFEh.
+    func nsids(_ t: TOMLTable, _ path: String, _ name: String) throws(PolicyError) -> [UInt32] {
+        guard let v = t[name] else { return [] }
+        guard let array = v.array else { throw error(key(path, name), "expected a list of NSIDs such as [1, 2], or \"all\"") }
+        var out: [UInt32] = []
+        for item in array {
+            guard let n = item.int, (1...0xFFFF_FFFE).contains(n) else {
+                throw error(key(path, name), "expected NSIDs from 1 to 0xFFFFFFFE, found \(item)")
+            }
+            out.append(UInt32(n))
+        }
+        return out
+    }
+
+    /// A list of uids or gids.
+    func ids(_ t: TOMLTable, _ path: String, _ name: String) throws(PolicyError) -> Set<UInt32> {
+        guard let v = t[name] else { return [] }
+        guard let array = v.array else { throw error(key(path, name), "expected a list of numeric ids such as [1000]") }
+        var out: Set<UInt32> = []
+        for item in array {
+            guard let n = item.int, (0...Int(UInt32.max)).contains(n) else {
+                throw error(key(path, name), "expected numeric ids from 0 to 4294967295, found \(item)")
+            }
+            out.insert(UInt32(n))
+        }
+        return out
+    }
+
+    /// A rule set: `partitions`, `[….admin]`, `[….io]`, `audit_allowed`, read over `base`.
+    /// Lists of grants add to the base's; single settings replace the base's.
+    func readRules(_ t: TOMLTable, _ path: String, base: Rules, tenantKeys: Bool = false) throws(PolicyError) -> Rules {
+        if !tenantKeys { try allowOnly(t, path, ["partitions", "admin", "io", "audit_allowed"]) }
+        var rules = base
+        if let value = t["partitions"] {
+            if let b = value.bool {
+                rules.partitions = b ? .unconfined : .refuse
+            } else if value.string == "confined" {
+                rules.partitions = .confined
+            } else {
+                throw error(key(path, "partitions"), "expected false (refuse, as Linux), \"confined\" (stay inside the partition) or true (reach the whole namespace), got \(value)")
+            }
+        }
+        if let names = try stringList(t, path, "audit_allowed") {
+            var set: AuditClasses = []
+            for name in names {
+                guard let c = AuditClasses.byName.first(where: { $0.0 == name.lowercased() }) else {
+                    throw error(key(path, "audit_allowed"), "unknown class \"\(name)\"; use \"admin\", \"writes\" or \"all\"")
+                }
+                set.insert(c.1)
+            }
+            rules.auditAllowed = set
+        }
         if let admin = try table(t, path, "admin") {
             let p = path + ".admin"
-            try allowOnly(admin, p, ["commands", "identify_cns", "log_pages", "features"])
-            rules.adminCommands = try opcodes(admin, p, "commands", queue: .admin)
-            rules.identifyCNS = try bytes(admin, p, "identify_cns")
-            rules.logPages = try bytes(admin, p, "log_pages")
-            rules.features = try bytes(admin, p, "features")
+            try allowOnly(admin, p, ["commands", "identify_cns", "log_pages", "features", "log_page_lsp",
+                                     "retain_async_event", "permitted_effects"])
+            rules.adminCommands.formUnion(try opcodes(admin, p, "commands", queue: .admin))
+            rules.identifyCNS.formUnion(try bytes(admin, p, "identify_cns"))
+            rules.logPages.formUnion(try bytes(admin, p, "log_pages"))
+            rules.features.formUnion(try bytes(admin, p, "features"))
+            if admin["log_page_lsp"] != nil {
+                let lsp = try bytes(admin, p, "log_page_lsp")
+                guard lsp.allSatisfy({ $0 < 0x80 }) else { throw error(p + ".log_page_lsp", "LSP is 7 bits: values 0x00 to 0x7F") }
+                rules.logPageLSP = lsp
+            }
+            if let rae = try string(admin, p, "retain_async_event") {
+                switch rae {
+                case "required": rules.requireRetainAsyncEvent = true
+                case "any": rules.requireRetainAsyncEvent = false
+                default: throw error(p + ".retain_async_event", "expected \"required\" or \"any\", got \"\(rae)\"")
+                }
+            }
+            if let set = try effects(admin, p, "permitted_effects") { rules.adminPermittedEffects = set }
         }
         if let io = try table(t, path, "io") {
             let p = path + ".io"
-            try allowOnly(io, p, ["commands", "permitted_effects", "write_access"])
+            try allowOnly(io, p, ["commands", "permitted_effects", "write_access", "vendor_commands", "fused_compare_write"])
+            rules.vendorIOCommands.formUnion(try bytes(io, p, "vendor_commands"))
+            if let b = try bool(io, p, "fused_compare_write") { rules.fusedCompareWrite = b }
             if let value = io["commands"] {
                 if let s = value.string {
                     switch s {
@@ -133,19 +319,12 @@ struct PolicyReader {
                     default: throw error(p + ".commands", "expected \"supported\", \"none\" or a list of I/O commands, got \"\(s)\"")
                     }
                 } else {
-                    rules.ioCommands = .only(try opcodes(io, p, "commands", queue: .io))
+                    var set = try opcodes(io, p, "commands", queue: .io)
+                    if case .only(let inherited) = base.ioCommands { set.formUnion(inherited) }
+                    rules.ioCommands = .only(set)
                 }
             }
-            if let names = try stringList(io, p, "permitted_effects") {
-                var set: PermittedEffects = []
-                for name in names {
-                    guard let e = PermittedEffects.byName.first(where: { $0.0 == name.uppercased() }) else {
-                        throw error(p + ".permitted_effects", "unknown effect \"\(name)\"; use LBCC, NCC, NIC, CCC, CSER, CSE, USS or CSP")
-                    }
-                    set.insert(e.1)
-                }
-                rules.permittedEffects = set
-            }
+            if let set = try effects(io, p, "permitted_effects") { rules.permittedEffects = set }
             if let names = try stringList(io, p, "write_access") {
                 var set: WriteAccess = []
                 for name in names {
@@ -161,6 +340,19 @@ struct PolicyReader {
     }
 
     // MARK: Typed readers
+
+    /// A list of effect names (LBCC, NCC, …).
+    func effects(_ t: TOMLTable, _ path: String, _ name: String) throws(PolicyError) -> PermittedEffects? {
+        guard let names = try stringList(t, path, name) else { return nil }
+        var set: PermittedEffects = []
+        for n in names {
+            guard let e = PermittedEffects.byName.first(where: { $0.0 == n.uppercased() }) else {
+                throw error(key(path, name), "unknown effect \"\(n)\"; use LBCC, NCC, NIC, CCC, CSER, CSE, USS or CSP")
+            }
+            set.insert(e.1)
+        }
+        return set
+    }
 
     func allowOnly(_ t: TOMLTable, _ path: String, _ keys: Set<String>) throws(PolicyError) {
         for key in t.keys where !keys.contains(key) {

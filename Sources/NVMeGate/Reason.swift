@@ -11,6 +11,8 @@ import NVMeSpec
 public enum Reason: UInt8, Sendable, Hashable, CaseIterable {
     // Allowed.
     case allowed
+    /// Allowed, and audited because the policy asks for commands of this class.
+    case allowedAndAudited
     case privilegedBypass
 
     // Envelope checks, before any policy (Linux's own order): EINVAL, ENOTTY, EFAULT, EBADF.
@@ -25,6 +27,7 @@ public enum Reason: UInt8, Sendable, Hashable, CaseIterable {
     case badAddress
     case bufferTooShort
     case metadataNotSupported
+    case fusedHalf
 
     // Policy refusals: EACCES.
     case partition
@@ -39,11 +42,20 @@ public enum Reason: UInt8, Sendable, Hashable, CaseIterable {
     case intrusiveEffects
     case needsWriteOpen
     case managementNeedsCapability
+    case logPageNeedsRetain
+    case logPageLSPNotAllowed
+    case namespaceNotOwned
+    case namespaceReadOnly
+    case lbaRangeNotOwned
+    case needsWholeNamespace
+    case broadcastNotOwned
+    case rangeListUnchecked
 
     /// The stable code printed and logged for this reason.
     public var code: String {
         switch self {
         case .allowed: "allowed"
+        case .allowedAndAudited: "allowed-audited"
         case .privilegedBypass: "privileged-bypass"
         case .flagsNotZero: "flags-not-zero"
         case .nsidMismatch: "nsid-mismatch"
@@ -56,6 +68,7 @@ public enum Reason: UInt8, Sendable, Hashable, CaseIterable {
         case .badAddress: "bad-address"
         case .bufferTooShort: "buffer-too-short"
         case .metadataNotSupported: "metadata-not-supported"
+        case .fusedHalf: "fused-half"
         case .partition: "partition"
         case .fabrics: "fabrics"
         case .vendorSpecific: "vendor-specific"
@@ -68,15 +81,23 @@ public enum Reason: UInt8, Sendable, Hashable, CaseIterable {
         case .intrusiveEffects: "intrusive-effects"
         case .needsWriteOpen: "needs-write-open"
         case .managementNeedsCapability: "management-needs-capability"
+        case .logPageNeedsRetain: "log-page-needs-retain"
+        case .logPageLSPNotAllowed: "log-page-lsp-not-allowed"
+        case .namespaceNotOwned: "namespace-not-owned"
+        case .namespaceReadOnly: "namespace-read-only"
+        case .lbaRangeNotOwned: "lba-range-not-owned"
+        case .needsWholeNamespace: "needs-whole-namespace"
+        case .broadcastNotOwned: "broadcast-not-owned"
+        case .rangeListUnchecked: "range-list-unchecked"
         }
     }
 
     /// The errno an ioctl returns for this reason (0 when the command is allowed).
     @inlinable public var errno: Int32 {
         switch self {
-        case .allowed, .privilegedBypass: 0
+        case .allowed, .allowedAndAudited, .privilegedBypass: 0
         case .flagsNotZero, .nsidMismatch, .multipleNamespaces, .submitIOOpcode, .bufferTooShort,
-             .metadataNotSupported: EINVAL
+             .metadataNotSupported, .fusedHalf: EINVAL
         case .noNamespace, .unknownRequest, .notForThisNode: ENOTTY
         case .badHandle: EBADF
         case .badAddress: EFAULT
@@ -111,6 +132,11 @@ public struct DecisionSubject: Sendable {
     public var capabilityNames: [String]
     /// The effects (beyond CSUPP) the deciding rules permit, to name the ones that refused.
     public var permittedEffects: PermittedEffects
+    /// The caller's tenant, for ownership sentences (nil: the default rules).
+    public var tenant: String?
+
+    /// "tenant \"db\"", or "the caller" without a tenant (or through a partition).
+    var owner: String { tenant.map { "tenant \"\($0)\"" } ?? "the caller" }
 
     public init(command: String, queue: Queue, opcode: UInt8, effects: CommandEffects, field: String? = nil,
                 nsid: UInt32 = 0, handleNSID: UInt32 = 0, capabilityNames: [String] = ["CAP_SYS_ADMIN"],
@@ -144,6 +170,8 @@ extension Reason {
         switch self {
         case .allowed:
             return "\(s.command) is allowed by the policy"
+        case .allowedAndAudited:
+            return "\(s.command) is allowed by the policy, which audits commands of its class"
         case .privilegedBypass:
             return "\(s.command) is allowed because the caller holds \(caps), which bypasses the policy's rules"
         case .flagsNotZero:
@@ -168,6 +196,8 @@ extension Reason {
             return "\(s.command) transfers more data than its buffer holds; refused before it reaches the controller (CVE-2023-6238)"
         case .metadataNotSupported:
             return "\(s.command) gives a metadata buffer but the namespace format has no separate metadata"
+        case .fusedHalf:
+            return "\(s.command) is half of a fused pair without its other half; a fused Compare + Write is decided only as a pair"
         case .partition:
             return "\(s.command) is refused through a partition node: passthrough there reaches the whole namespace"
         case .fabrics:
@@ -197,6 +227,22 @@ extension Reason {
             return "\(s.command) needs a handle opened for writing: its effects include LBCC (it changes logical block content)"
         case .managementNeedsCapability:
             return "\(s.command) needs \(caps)"
+        case .logPageNeedsRetain:
+            return "\(s.command) must set Retain Asynchronous Event (RAE): the policy does not let a read clear an event others wait for"
+        case .logPageLSPNotAllowed:
+            return "\(s.command) of \(s.field ?? "this log page") sets a Log Specific Parameter the policy does not allow (some logs act on it)"
+        case .namespaceNotOwned:
+            return "\(s.command) addresses namespace \(s.nsid), which \(s.owner) does not own"
+        case .namespaceReadOnly:
+            return "\(s.command) changes namespace \(s.nsid), which \(s.owner) owns for reading only"
+        case .lbaRangeNotOwned:
+            return "\(s.command) reaches logical blocks outside what \(s.owner) owns of namespace \(s.nsid)"
+        case .needsWholeNamespace:
+            return "\(s.command) reaches the whole of namespace \(s.nsid), and \(s.owner) owns only part of it"
+        case .broadcastNotOwned:
+            return "\(s.command) reaches every namespace, and \(s.owner) does not own them all"
+        case .rangeListUnchecked:
+            return "\(s.command) carries its LBA ranges in the data buffer, which deciding without the buffer cannot check; send it through the ioctl, which checks a copy of the ranges"
         }
     }
 }

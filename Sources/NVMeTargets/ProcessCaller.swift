@@ -17,7 +17,7 @@ extension Caller {
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 256)
         while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(cString: line)
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if text.hasPrefix("CapEff:") {
                 let hex = text.dropFirst(7).filter { $0.isHexDigit }
                 return Capabilities(rawValue: UInt64(hex, radix: 16) ?? 0)

@@ -79,7 +79,7 @@ struct PolicyLinter {
         for capability in policy.managementCapabilities.subtracting(.sysAdmin).nameList {
             out.append("[privileges] management includes \(capability): its holders may reset the controller and the subsystem; Linux asks for CAP_SYS_ADMIN")
         }
-        if rules.partitions {
+        if rules.partitions == .unconfined {
             out.append("[default] partitions = true: passthrough through a partition reaches the whole namespace")
         }
 

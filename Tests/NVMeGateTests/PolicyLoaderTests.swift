@@ -26,7 +26,7 @@ struct PolicyLoaderTests {
 
     /// (file text, line, key, a word the message must contain)
     static let broken: [(String, Int, String, String)] = [
-        ("[default]\npartitions = \"no\"\n", 2, "default.partitions", "true or false"),
+        ("[default]\npartitions = \"no\"\n", 2, "default.partitions", "\"confined\" (stay inside the partition)"),
         ("[default]\n\n[default.io]\ncommands = 3\n", 4, "default.io.commands", "list of commands"),
         ("[default]\n[default.io]\npermitted_effects = [\"LBCC\", \"FOO\"]\n", 3, "default.io.permitted_effects", "FOO"),
         ("[privileges]\nbypass = [\"CAP_SYS_WIZARD\"]\n[default]\n", 2, "privileges.bypass", "CAP_SYS_WIZARD"),

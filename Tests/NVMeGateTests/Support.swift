@@ -96,6 +96,7 @@ final class PassthruBuffer {
 struct Harness {
     let gate: Gate
     init(_ controller: any Controller, policy: Policy = .kernel) { gate = Gate(controller: controller, policy: policy) }
+    init(gate: Gate) { self.gate = gate }
 
     func open(_ node: String, write: Bool = false, caps: Capabilities = [], uid: UInt32 = 1000) -> Int32 {
         gate.open(node: node, writable: write, caller: Caller(uid: uid, gid: uid, capabilities: caps))
