@@ -9,7 +9,9 @@ import NVMeTargets
 /// "id-ctrl: Permission denied: …") on standard error, with exit status 1.
 struct DeviceCommandError: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    /// The NVMe status when the device failed the command; nil for host-side failures (errno).
+    var status: NVMeStatus?
+    init(_ description: String, status: NVMeStatus? = nil) { self.description = description; self.status = status }
 }
 
 /// One open node on a target, behind the gate: every command a device command sends goes
@@ -115,7 +117,8 @@ final class DeviceSession {
         case .returned(0):
             return request.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 68, as: UInt32.self).littleEndian }
         case .returned(let status):
-            throw DeviceCommandError("NVMe status: " + NVMeStatus(rawValue: UInt16(truncatingIfNeeded: status)).nvmeCLIDescription)
+            let nvmeStatus = NVMeStatus(rawValue: UInt16(truncatingIfNeeded: status))
+            throw DeviceCommandError("NVMe status: " + nvmeStatus.nvmeCLIDescription, status: nvmeStatus)
         case .failed(let code):
             var message = "\(commandName): \(String(cString: strerror(code)))"
             if let (reason, sentence) = command.withEntry({ gate.explain(handle, queue: queue, command: $0) }),
