@@ -55,6 +55,13 @@ let benchmarks: @Sendable () -> Void = {
         }
     } setup: { _ = Fixture.shared }
 
+    Benchmark("Decide_tenant_policy_4096_ring_(Swift_CompiledPolicy.decide)") { benchmark in
+        let f = Fixture.shared
+        for _ in benchmark.scaledIterations {
+            blackHole(swiftDecideRing(f.tenantPolicy, f.ring, handle: f.tenantContext, verdicts: f.verdicts))
+        }
+    } setup: { _ = Fixture.shared }
+
     Benchmark("Decide_kernel_policy_4096_ring_(Gate.checkBatch)") { benchmark in
         let f = Fixture.shared
         for i in benchmark.scaledIterations {
@@ -117,6 +124,11 @@ final class Fixture: @unchecked Sendable {
     let policy: CompiledPolicy
     /// A namespace handle (nvme0n1, NSID 1) opened read-write by an unprivileged caller.
     let context = HandleContext(kind: .namespace, writable: true, commandSet: .nvm, nsid: 1)
+    /// A policy of 8 tenants on Linux's rules; the measured one (uid 1000, the last to
+    /// match) owns LBAs 0 to 2^19 - 1 of namespace 1, so every LBA-addressed entry is
+    /// range-checked and about half fall outside.
+    let tenantPolicy: CompiledPolicy
+    let tenantContext: HandleContext
     let cEffects: UnsafeMutablePointer<UInt32>
     let cHandle: UnsafeMutablePointer<ckr_handle>
 
@@ -186,6 +198,17 @@ final class Fixture: @unchecked Sendable {
 
         let log = Self.qemuEffectsLog()
         policy = CompiledPolicy(policy: .kernel, effectsLogs: [.nvm: log])
+        var tenants = (0..<7).map { i in
+            Tenant(name: "other\(i)", uids: [UInt32(2000 + i)], ownership: .grants([NamespaceGrant(nsid: UInt32(2 + i))]),
+                   rules: Policy.kernel.defaultRules)
+        }
+        tenants.append(Tenant(name: "ranged", uids: [1000],
+                              ownership: .grants([NamespaceGrant(nsid: 1, range: LBARange(start: 0, count: 1 << 19))]),
+                              rules: Policy.kernel.defaultRules))
+        tenantPolicy = CompiledPolicy(policy: Policy(name: "tenants", defaultRules: Policy.kernel.defaultRules, tenants: tenants),
+                                      effectsLogs: [.nvm: log])
+        let (profile, tenant) = tenantPolicy.assignment(for: Caller(uid: 1000, gid: 1000))
+        tenantContext = HandleContext(kind: .namespace, writable: true, commandSet: .nvm, nsid: 1, profile: profile, tenant: tenant)
         let rawIOCS = UnsafeMutablePointer<UInt32>.allocate(capacity: 256)
         for op in 0..<256 { rawIOCS[op] = log[.io, UInt8(op)].rawValue }
         cEffects = .allocate(capacity: 256)
@@ -236,6 +259,11 @@ final class Fixture: @unchecked Sendable {
         let eacces = c.filter { $0 == EACCES }.count
         precondition(allowed == Self.entries - 82 && einval == 41 && eacces == 41,
                      "unexpected verdict mix: \(allowed) allowed, \(einval) EINVAL, \(eacces) EACCES")
+        // The tenant policy: what the kernel allows, minus what reaches beyond the range.
+        let tenant = run { _ = swiftDecideRing(tenantPolicy, ring, handle: tenantContext, verdicts: verdicts) }
+        let outside = (0..<Self.entries).filter { c[$0] == 0 && tenant[$0] == EACCES }.count
+        precondition((0..<Self.entries).allSatisfy { c[$0] != 0 ? tenant[$0] == c[$0] : tenant[$0] == 0 || tenant[$0] == EACCES }
+                     && outside > 1000 && outside < 2500, "unexpected tenant verdicts: \(outside) refused beyond the kernel's")
         for (name, request, command) in [("72", IoctlRequest.ioCommand, read72), ("80", IoctlRequest.io64Command, read80)] {
             let outcome = gate.ioctl(gateHandle, request: request.rawValue, argument: command)
             precondition(outcome == .returned(0), "\(name)-byte Read: \(outcome)")

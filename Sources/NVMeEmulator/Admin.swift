@@ -181,11 +181,14 @@ extension EmulatedController {
         guard offset + length <= UInt64(Limits.maxFirmwareImage) else { return .invalidField.withDoNotRetry }
         guard UInt64(data.count) >= length else { return .dataTransferError.withDoNotRetry }
         let piece = Array(UnsafeRawBufferPointer(rebasing: data[0..<Int(length)]))
-        return local.withLock { c in
-            if offset == 0 { c.firmwareImage = [] }
-            guard Int(offset) >= c.firmwareImage.count else { return .overlappingRange.withDoNotRetry }
-            c.firmwareImage += [UInt8](repeating: 0, count: Int(offset) - c.firmwareImage.count)
-            c.firmwareImage += piece
+        // The image so far lives with the subsystem, so a download spread over several
+        // processes (one nvme-cli command each) reaches the Firmware Commit that follows.
+        return subsystem.state.withLock { s in
+            var image = offset == 0 ? [] : s.pendingFirmware[controllerID] ?? []
+            guard Int(offset) >= image.count else { return .overlappingRange.withDoNotRetry }
+            image += [UInt8](repeating: 0, count: Int(offset) - image.count)
+            image += piece
+            s.pendingFirmware[controllerID] = image
             return .success
         }
     }
@@ -195,7 +198,7 @@ extension EmulatedController {
         let action = (cmd.cdw10 >> 3) & 0x7
         guard slot <= Limits.firmwareSlots else { return .invalidFirmwareSlot.withDoNotRetry }
         guard action <= 3, cmd.cdw10 & (1 << 31) == 0 else { return .invalidField.withDoNotRetry }   // no boot partitions
-        let image = action == 2 ? [] : local.withLock { $0.firmwareImage }
+        let image = action == 2 ? [] : subsystem.state.withLock { $0.pendingFirmware[controllerID] ?? [] }
         if action != 2 && image.isEmpty { return .invalidFirmwareImage.withDoNotRetry }
         return subsystem.state.withLock { s in
             var target = slot
@@ -220,8 +223,8 @@ extension EmulatedController {
                 }
             default: break
             }
+            if action != 2 { s.pendingFirmware[controllerID] = nil }
             subsystem.save(&s)
-            if action != 2 { local.withLock { $0.firmwareImage = [] } }
             return .success
         }
     }

@@ -3,7 +3,7 @@ import NVMeSpec
 import Synchronization
 
 /// Volatile per-controller state: current feature values, the host identifier, the
-/// timestamp, a firmware image being downloaded.
+/// timestamp.
 struct ControllerState {
     /// Current feature values by `featureKey`; absent means the saved or default value.
     var features: [UInt64: UInt32] = [:]
@@ -11,8 +11,6 @@ struct ControllerState {
     var hostID: [UInt8] = []
     /// Timestamp (Set Features 0Eh): the host's value and the monotonic time it was set.
     var timestamp: (value: UInt64, setAt: UInt64)?
-    /// Firmware Image Download: the image so far, by byte offset.
-    var firmwareImage: [UInt8] = []
 }
 
 /// Where a feature value is kept: FID, a selector (Temperature Threshold's THSEL) and an NSID
@@ -122,9 +120,10 @@ public final class EmulatedController: Controller {
     /// timestamp is lost, pending events are dropped, and a firmware image committed for
     /// activation at the next reset becomes the running firmware.
     public func reset() throws(ControllerError) {
-        local.withLock { c in c.features = [:]; c.timestamp = nil; c.firmwareImage = [] }
+        local.withLock { c in c.features = [:]; c.timestamp = nil }
         subsystem.state.withLock { s in
             s.pendingEvents[controllerID] = nil
+            s.pendingFirmware[controllerID] = nil
             if let next = s.firmware.next { s.firmware.active = next; s.firmware.next = nil }
             subsystem.save(&s)
         }

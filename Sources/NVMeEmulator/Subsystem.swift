@@ -60,7 +60,10 @@ struct SubsystemState {
     /// Saved feature values per controller, keyed by `featureKey` (FID, threshold select, NSID).
     var savedFeatures: [UInt16: [UInt64: UInt32]] = [:]
     var selfTestResults: [SelfTestResult] = []   // newest first
+    /// The extended self-test running, timed on CLOCK_MONOTONIC (one clock for every process).
     var runningSelfTest: RunningSelfTest?
+    /// Firmware Image Download per controller: the image so far, until committed or reset.
+    var pendingFirmware: [UInt16: [UInt8]] = [:]
     /// Sanitize Status log: SPROG, SSTAT, SCDW10.
     var sanitizeProgress: UInt16 = 0xFFFF
     var sanitizeStatus: UInt16 = 0
@@ -310,6 +313,13 @@ public final class EmulatedSubsystem: Sendable {
         }
         out += "sanitize \(s.sanitizeProgress) \(s.sanitizeStatus) \(s.sanitizeCDW10)\n"
         for r in s.selfTestResults.reversed() { out += "selftest \(r.code) \(r.result) \(r.powerOnHours) \(r.nsid)\n" }
+        for e in s.errorLog.reversed() { out += "error \(e.count) \(e.sqid) \(e.cid) \(e.status) \(e.lba) \(e.nsid)\n" }
+        if let r = s.runningSelfTest {
+            out += "selftest-running \(r.code) \(r.nsid) \(r.startMilliseconds) \(r.durationMilliseconds)\n"
+        }
+        for (c, image) in s.pendingFirmware.sorted(by: { $0.key < $1.key }) where !image.isEmpty {
+            out += "firmware-image \(c) \(hex(image))\n"
+        }
         for (c, list) in s.changedNamespaces.sorted(by: { $0.key < $1.key }) where !list.isEmpty {
             out += "changed \(c) " + list.map(String.init).joined(separator: ",") + "\n"
         }
@@ -379,6 +389,15 @@ public final class EmulatedSubsystem: Sendable {
             case "selftest":
                 s.addSelfTestResult(SelfTestResult(code: try num(1), result: try num(2), powerOnHours: try num(3),
                                                    nsid: try num(4)))
+            case "selftest-running":
+                // A start time later than now means the machine rebooted: the test starts over.
+                s.runningSelfTest = RunningSelfTest(code: try num(1), nsid: try num(2),
+                                                    startMilliseconds: min(try num(3), monotonicMilliseconds()),
+                                                    durationMilliseconds: try num(4))
+            case "firmware-image": s.pendingFirmware[try num(1)] = try bytes(2)
+            case "error":   // oldest first in the file; the log keeps the newest first
+                s.errorLog.insert(ErrorEntry(count: try num(1), sqid: try num(2), cid: try num(3), status: try num(4),
+                                             lba: try num(5), nsid: try num(6)), at: 0)
             case "changed":
                 guard f.count > 2 else { throw bad("changed needs a list") }
                 s.changedNamespaces[try num(1)] = f[2].split(separator: ",").compactMap { UInt32($0) }
