@@ -82,13 +82,15 @@ extension EmulatedController {
     func namespaceAttachment(_ cmd: Command, _ data: UnsafeMutableRawBufferPointer) -> NVMeStatus {
         let select = cmd.cdw10 & 0xF
         guard select <= 1 else { return .invalidField.withDoNotRetry }
-        guard isValidNSID(cmd.nsid) else { return .invalidField.withDoNotRetry }
+        // As QEMU: an invalid NSID (0, above NN, broadcast) is Invalid Namespace or Format, a
+        // valid but unallocated one Invalid Field.
+        guard isValidNSID(cmd.nsid) else { return .invalidNamespaceOrFormat.withDoNotRetry }
         guard data.count >= 2 else { return .dataTransferError.withDoNotRetry }
         let count = Int(data.le16(0))
         guard data.count >= 2 + 2 * count else { return .dataTransferError.withDoNotRetry }
         let ids = (0..<count).map { data.le16(2 + 2 * $0) }
         return subsystem.state.withLock { s in
-            guard let ns = s.namespaces[cmd.nsid] else { return .invalidNamespaceOrFormat.withDoNotRetry }
+            guard let ns = s.namespaces[cmd.nsid] else { return .invalidField.withDoNotRetry }
             guard !ids.isEmpty, ids.allSatisfy({ s.knownControllers.contains($0) }) else {
                 return .controllerListInvalid.withDoNotRetry
             }
@@ -128,8 +130,10 @@ extension EmulatedController {
             var failed = false
             for ns in targets {
                 let attached: Set<UInt16> = ns.state.withLock { n in
-                    // Every SES erases: user data after a format reads as zeroes.
-                    do { try n.store.eraseAll(pattern: 0) } catch { failed = true }
+                    // Every SES erases: user data after a format reads as zeroes. The erase is
+                    // durable before completion (as for Sanitize): the state file saved below
+                    // records the new format, and old data must not return under it.
+                    do { try n.store.eraseAll(pattern: 0); try n.store.sync() } catch { failed = true }
                     n.formatIndex = lbaf
                     n.uncorrectable.removeAll()
                     return n.attached

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// How an emulated controller and its subsystem look when first created.
 ///
 /// Defaults: one namespace (NSID 1) of 1 GiB with 512-byte logical blocks (LBA format 0),
@@ -48,5 +54,11 @@ public struct EmulatorConfiguration: Sendable, Hashable {
 /// Why an emulated controller could not be created or opened.
 public struct EmulatorError: Error, CustomStringConvertible, Sendable, Hashable {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    /// The errno a C caller is given: EBUSY when another process holds the directory,
+    /// else EINVAL.
+    public var errno: Int32
+    public init(_ description: String, errno: Int32 = EINVAL) {
+        self.description = description
+        self.errno = errno
+    }
 }

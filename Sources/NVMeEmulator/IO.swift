@@ -38,6 +38,14 @@ extension EmulatedController {
                n.reservation.conflicts(host: host, write: writeCommands.contains(opcode)) {
                 return Completion(status: .reservationConflict.withDoNotRetry)
             }
+            // A FUA or write-through command that rewrites uncorrectable blocks is durable only
+            // once the state file stops listing them, else they fail again after a crash.
+            let uncorrectable = n.uncorrectable
+            defer {
+                if (cmd.fua || writeThrough) && n.uncorrectable != uncorrectable {
+                    saveAfter = subsystem.directory != nil
+                }
+            }
             switch opcode {
             case .flush:
                 do { try n.store.sync() } catch { return Completion(status: .writeFault) }

@@ -131,6 +131,12 @@ public final class LoopbackController: Controller, @unchecked Sendable {
 
 /// Builders for the Identify data structures the loopback controller returns.
 enum IdentifyData {
+    /// ONCS, from the I/O commands `LoopbackController.ioEffects` accepts: bit 0 Compare, 1 Write
+    /// Uncorrectable, 2 Dataset Management, 3 Write Zeroes, 7 Verify, 8 Copy. Not bit 4 (Get
+    /// Features has no Select, Set Features no Save), 5 (no reservation commands) or 6 (no
+    /// Timestamp feature).
+    static let oncs: UInt16 = 0x018F
+
     /// Identify Controller (CNS 01h): VID, SN, MN, FR, MDTS, CNTID, VER, LPA, SQES, CQES, NN, ONCS.
     static func controller(_ identity: ControllerIdentity, namespaceCount: UInt32, into page: inout Page) {
         page.u16(0, 0x1B36)                                  // VID
@@ -144,7 +150,7 @@ enum IdentifyData {
         page.u8(512, 0x66)                                   // SQES
         page.u8(513, 0x44)                                   // CQES
         page.u32(516, namespaceCount)                        // NN
-        page.u16(520, 0x000D)                                // ONCS bits 0, 2, 3: Compare, DSM, Write Zeroes
+        page.u16(520, oncs)                                  // ONCS: the optional I/O commands it accepts
     }
 
     /// Identify Namespace (CNS 00h): NSZE, NCAP, NUSE, one LBA format (LBADS from the block size).

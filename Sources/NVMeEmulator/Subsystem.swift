@@ -146,8 +146,9 @@ final class SmartCounters: Sendable {
 /// namespace `DIR/ns-<NSID>.img`, and `DIR/lock`, on which the subsystem holds an
 /// exclusive `flock` while it is open; a second opener is refused.
 ///
-/// Counters and logs reach the state file when state changes through an admin command,
-/// on Flush, and when the subsystem is released.
+/// Counters and logs reach the state file when state changes through an admin command, a
+/// reservation command or Write Uncorrectable, on Flush, when a FUA (or write-through)
+/// command rewrites uncorrectable blocks, and when the subsystem is released.
 public final class EmulatedSubsystem: Sendable {
     let directory: String?
     private let lockFD: Int32
@@ -187,7 +188,8 @@ public final class EmulatedSubsystem: Sendable {
             close(fd)
             if e == EWOULDBLOCK {
                 let pid = String(decoding: buf.prefix(max(0, n)), as: UTF8.self).filter { $0.isNumber }
-                throw EmulatorError("emulated controller directory \(directory) is in use by another process (pid \(pid.isEmpty ? "unknown" : pid))")
+                throw EmulatorError("emulated controller directory \(directory) is in use by another process (pid \(pid.isEmpty ? "unknown" : pid))",
+                                    errno: EBUSY)
             }
             throw EmulatorError("cannot lock \(lockPath): \(errnoString(e))")
         }

@@ -39,7 +39,7 @@ public func nvmegate_create(_ policyPath: UnsafePointer<CChar>?, _ target: Unsaf
     let controller: any Controller
     do { controller = try Target.open(target.map { String(cString: $0) } ?? Target.defaultSpec) } catch {
         report(error.description, into: err, length: errLength)
-        errno = EINVAL
+        errno = error.errno
         return nil
     }
     let gate = Gate(controller: controller, policy: policy)

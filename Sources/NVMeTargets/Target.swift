@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NVMeEmulator
 import NVMeGate
 
@@ -7,9 +10,12 @@ public enum Target {
     /// The target used when none is named.
     public static let defaultSpec = "loopback"
 
-    /// A target spec that names no known target.
+    /// A target spec that names no known target, or a target that cannot be opened.
     public struct SpecError: Error, CustomStringConvertible, Sendable {
         public var description: String
+        /// The errno a C caller is given: EBUSY for an emulated directory another process
+        /// holds, else EINVAL.
+        public var errno: Int32 = EINVAL
     }
 
     /// The controller `spec` names: "loopback" (completes commands, moves no data),
@@ -35,7 +41,7 @@ public enum Target {
             let directory = String(spec.dropFirst("emulated:".count))
             guard !directory.isEmpty else { throw SpecError(description: "target \"emulated:\" needs a directory after the colon") }
             do { return try EmulatedController(directory: directory, configuration: configuration) } catch {
-                throw SpecError(description: error.description)
+                throw SpecError(description: error.description, errno: error.errno)
             }
         }
         throw SpecError(description: "unknown target \"\(spec)\": expected \"loopback\", \"emulated\" or \"emulated:DIR\"")

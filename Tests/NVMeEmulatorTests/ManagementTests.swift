@@ -31,6 +31,8 @@ private func attach(_ c: EmulatedController, nsid: UInt32, _ ids: [UInt16], deta
         #expect(attach(c, nsid: 2, [1]) == S.alreadyAttached)
         #expect(attach(c, nsid: 2, [9]) == S.controllerListInvalid)
         #expect(attach(c, nsid: 2, []) == S.controllerListInvalid)
+        #expect(attach(c, nsid: 0, [1]) == S.invalidNamespace)                   // invalid NSID, as QEMU
+        #expect(attach(c, nsid: 9, [1]) == S.invalidField)                       // valid, unallocated, as QEMU
         #expect(c.namespaces().map(\.nsid) == [1, 2])
         #expect(c.namespaces()[1].lbaDataSize == 4096 && c.namespaces()[1].blockCount == 1000)
         let changed = getLog(c, lid: 4, length: 4096)

@@ -35,7 +35,9 @@ typedef struct nvmegate_caller {
  * Creates a gate. policy_path NULL: the built-in kernel-compatible policy.
  * target: "loopback", "emulated" (in memory), "emulated:DIR" (file-backed, created on
  * first use), or a device path such as "/dev/nvme0".
- * Returns NULL on failure, with a message in err (err_len bytes, NUL-terminated).
+ * Returns NULL on failure, with a message in err (err_len bytes, NUL-terminated) and
+ * errno: EBUSY when another process has the "emulated:DIR" directory open (the message
+ * names its pid), EINVAL for any other failure.
  */
 nvmegate *nvmegate_create(const char *policy_path, const char *target, char *err, size_t err_len);
 
