@@ -288,7 +288,11 @@ struct PolicyReader {
             let p = path + ".admin"
             try allowOnly(admin, p, ["commands", "identify_cns", "log_pages", "features", "log_page_lsp",
                                      "retain_async_event", "permitted_effects"])
-            rules.adminCommands.formUnion(try opcodes(admin, p, "commands", queue: .admin))
+            if admin["commands"]?.string == "all" {
+                rules.adminCommands = Set((0...255).map(UInt8.init))   // Fabrics (7Fh) stays refused
+            } else {
+                rules.adminCommands.formUnion(try opcodes(admin, p, "commands", queue: .admin))
+            }
             rules.identifyCNS.formUnion(try bytes(admin, p, "identify_cns"))
             rules.logPages.formUnion(try bytes(admin, p, "log_pages"))
             rules.features.formUnion(try bytes(admin, p, "features"))
@@ -309,7 +313,11 @@ struct PolicyReader {
         if let io = try table(t, path, "io") {
             let p = path + ".io"
             try allowOnly(io, p, ["commands", "permitted_effects", "write_access", "vendor_commands", "fused_compare_write"])
-            rules.vendorIOCommands.formUnion(try bytes(io, p, "vendor_commands"))
+            if io["vendor_commands"]?.string == "all" {
+                rules.vendorIOCommands = Set((0x80...0xFF).map(UInt8.init))
+            } else {
+                rules.vendorIOCommands.formUnion(try bytes(io, p, "vendor_commands"))
+            }
             if let b = try bool(io, p, "fused_compare_write") { rules.fusedCompareWrite = b }
             if let value = io["commands"] {
                 if let s = value.string {
