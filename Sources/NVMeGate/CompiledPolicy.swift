@@ -321,30 +321,36 @@ public final class CompiledPolicy: @unchecked Sendable {
     }
 
     /// The policy's rules alone, without envelope checks or the capability bypass.
+    ///
+    /// The common case (Linux's rules, a namespace handle) is one row load and a few
+    /// branches; field filters, partitions and ownership are out of line, so the registers
+    /// stay free for the loop that calls this.
     @inlinable @inline(__always)
     public func policyDecision(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext) -> Reason {
         let profile = Int(handle.profile) < profileCount ? Int(handle.profile) : 0
-        let flags = profileFlags[profile]
-        let confined = queue == .io && handle.kind == .partition
-        if confined && flags & (ProfileFlag.partitionsConfined | ProfileFlag.partitionsUnconfined) == 0 { return .partition }
-        let row = rows[Self.rowIndex(profile: profile, slot: Self.slot(queue: queue, commandSet: handle.commandSet),
-                                     opcode: entry.opcode)]
+        let partition = queue == .io && handle.kind == .partition
+        if partition && profileFlags[profile] & (ProfileFlag.partitionsConfined | ProfileFlag.partitionsUnconfined) == 0 {
+            return .partition
+        }
+        let index = Self.rowIndex(profile: profile, slot: Self.slot(queue: queue, commandSet: handle.commandSet),
+                                  opcode: entry.opcode)
+        let row = rows[index]
         if row.reason != .allowed { return row.reason }
         if row.filter != FieldFilter.none {
-            let refusal = fieldDecision(entry, filter: row.filter, profile: profile, flags: flags)
+            let refusal = fieldDecision(entry, filter: row.filter, profile: profile)
             if refusal != .allowed { return refusal }
         }
         if row.traits & Row.needsWrite != 0 && !handle.writable { return .needsWriteOpen }
-        if handle.tenant != 0 || (confined && flags & ProfileFlag.partitionsConfined != 0) {
-            let refusal = ownershipDecision(entry, queue: queue, handle: handle, row: row)
+        if handle.tenant != 0 || partition {
+            let refusal = ownershipDecision(entry, queue: queue, handle: handle, rowIndex: index)
             if refusal != .allowed { return refusal }
         }
         return row.traits & Row.audited != 0 ? .allowedAndAudited : .allowed
     }
 
     /// The CDW10 field filters: Identify CNS, Get Log Page LID (and LSP, RAE), Get Features FID.
-    @inlinable @inline(__always)
-    func fieldDecision(_ entry: borrowing SubmissionEntry, filter: UInt8, profile: Int, flags: UInt8) -> Reason {
+    @usableFromInline @inline(never)
+    func fieldDecision(_ entry: borrowing SubmissionEntry, filter: UInt8, profile: Int) -> Reason {
         let value = entry.cdw10 & 0xFF
         let base = profile &* Self.fieldWordsPerProfile
         let word = fieldBits[base &+ (Int(filter) &- 1) &* 4 &+ Int(value >> 6)]
@@ -355,6 +361,7 @@ public final class CompiledPolicy: @unchecked Sendable {
             default: return .featureNotAllowed
             }
         }
+        let flags = profileFlags[profile]
         if filter == FieldFilter.logPage && flags & (ProfileFlag.requireRetainAsyncEvent | ProfileFlag.limitLogPageLSP) != 0 {
             if flags & ProfileFlag.requireRetainAsyncEvent != 0 && !entry.retainAsynchronousEvent { return .logPageNeedsRetain }
             let lsp = UInt32(entry.logSpecificParameter)
@@ -367,13 +374,16 @@ public final class CompiledPolicy: @unchecked Sendable {
     /// Namespace and LBA-range ownership for a tenant's handle, and the confinement of a
     /// partition handle. Out of line: the kernel policy never comes here.
     @usableFromInline @inline(never)
-    func ownershipDecision(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext, row: Row) -> Reason {
+    func ownershipDecision(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext, rowIndex: Int) -> Reason {
+        let row = rows[rowIndex]
         let tenant = Int(handle.tenant) < tenantCount ? Int(handle.tenant) : 0
         let writes = row.traits & Row.changesData != 0
         if queue == .io {
             let slba = UInt64(entry.cdw11) << 32 | UInt64(entry.cdw10)
             let blocks = UInt64(entry.cdw12 & 0xFFFF) + 1
-            if handle.kind == .partition && handle.partition.count > 0 {
+            let profile = Int(handle.profile) < profileCount ? Int(handle.profile) : 0
+            let confined = profileFlags[profile] & ProfileFlag.partitionsConfined != 0
+            if handle.kind == .partition && confined && handle.partition.count > 0 {
                 switch row.reach {
                 case Reach.harmless: break
                 case Reach.lbaRange: if !handle.partition.contains(slba: slba, blocks: blocks) { return .lbaRangeNotOwned }
@@ -383,7 +393,12 @@ public final class CompiledPolicy: @unchecked Sendable {
             }
             if tenant == 0 || tenantOwnsAll[tenant] { return .allowed }
             var owned = false
-            for g in grants[grantStart[tenant] ..< grantStart[tenant + 1]] where g.nsid == entry.nsid {
+            var i = grantStart[tenant]
+            let end = grantStart[tenant &+ 1]
+            while i < end {
+                let g = grants[i]
+                i &+= 1
+                if g.nsid != entry.nsid { continue }
                 owned = true
                 if writes && !g.writable { continue }
                 if g.whole { return .allowed }

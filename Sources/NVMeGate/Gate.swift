@@ -409,36 +409,43 @@ public final class Gate: @unchecked Sendable {
             var i = 0
             while i < count {
                 let entry = SubmissionEntry(entries, index: i)
-                let fuse = entry.flags & 0x3
-                if fuse == 0 {
+                if entry.flags & 0x3 == 0 {
                     verdicts[i] = UInt8(truncatingIfNeeded: policy.decide(entry, queue: queue, handle: context).errno)
                     i &+= 1
-                    continue
+                } else {
+                    i = Self.decideFused(at: i, policy, queue: queue, handle: context, entries: entries, verdicts: verdicts)
                 }
-                let pairs = queue == .io && policy.allowsFusedCompareWrite(profile: context.profile)
-                if !pairs {
-                    verdicts[i] = UInt8(truncatingIfNeeded: Reason.flagsNotZero.errno)
-                    i &+= 1
-                    continue
-                }
-                // A fused Compare (first) + Write (second) pair: both pass or neither does.
-                if fuse == 0x1 && entry.opcode == 0x05 && i &+ 1 < count {
-                    let second = SubmissionEntry(entries, index: i &+ 1)
-                    if second.flags & 0x3 == 0x2 && second.opcode == 0x01 {
-                        let first = policy.decide(entry, queue: queue, handle: context, fused: true)
-                        let then = policy.decide(second, queue: queue, handle: context, fused: true)
-                        let verdict = UInt8(truncatingIfNeeded: (first.isAllowed ? then : first).errno)
-                        verdicts[i] = verdict
-                        verdicts[i &+ 1] = verdict
-                        i &+= 2
-                        continue
-                    }
-                }
-                verdicts[i] = UInt8(truncatingIfNeeded: Reason.fusedHalf.errno)
-                i &+= 1
             }
         }
         return count
+    }
+
+    /// Decides the entry at `index`, which has FUSE bits, and its partner: a Compare (first
+    /// half) + Write (second half) pair is decided as one when the caller's rules allow fused
+    /// pairs (both get the verdict of the first refusal, or both pass); a lone half is
+    /// refused. Without fused pairs in the rules, FUSE bits are refused as Linux refuses
+    /// them. Returns the index after what was decided.
+    @inline(never)
+    static func decideFused(at index: Int, _ policy: CompiledPolicy, queue: Queue, handle: HandleContext,
+                            entries: RawSpan, verdicts: UnsafeMutablePointer<UInt8>) -> Int {
+        let entry = SubmissionEntry(entries, index: index)
+        guard queue == .io && policy.allowsFusedCompareWrite(profile: handle.profile) else {
+            verdicts[index] = UInt8(truncatingIfNeeded: Reason.flagsNotZero.errno)
+            return index &+ 1
+        }
+        if entry.flags & 0x3 == 0x1 && entry.opcode == 0x05 && index &+ 1 < SubmissionEntry.count(in: entries) {
+            let second = SubmissionEntry(entries, index: index &+ 1)
+            if second.flags & 0x3 == 0x2 && second.opcode == 0x01 {
+                let first = policy.decide(entry, queue: queue, handle: handle, fused: true)
+                let then = policy.decide(second, queue: queue, handle: handle, fused: true)
+                let verdict = UInt8(truncatingIfNeeded: (first.isAllowed ? then : first).errno)
+                verdicts[index] = verdict
+                verdicts[index &+ 1] = verdict
+                return index &+ 2
+            }
+        }
+        verdicts[index] = UInt8(truncatingIfNeeded: Reason.fusedHalf.errno)
+        return index &+ 1
     }
 
     // MARK: Counters and audit
