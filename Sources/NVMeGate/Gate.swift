@@ -141,7 +141,11 @@ public final class Gate: @unchecked Sendable {
         if name.kind != .controller {
             guard let ns = controller.namespaces().first(where: { $0.nsid == name.nsid }) else { return -ENOENT }
             if name.kind == .partition {
-                guard Int(name.partition) <= ns.partitions.count else { return -ENOENT }
+                // An empty MBR slot has no node (Linux creates none): opening it would give a
+                // partition handle with no blocks, which the decision reads as not confined.
+                guard Int(name.partition) <= ns.partitions.count, ns.partitions[Int(name.partition) - 1].count > 0 else {
+                    return -ENOENT
+                }
                 context.partition = ns.partitions[Int(name.partition) - 1]
             }
             context.nsid = ns.nsid

@@ -104,3 +104,17 @@ public func nvmegate_check_batch(_ gatePointer: OpaquePointer?, _ handle: Int32,
     guard result >= 0 else { errno = Int32(-result); return -1 }
     return result
 }
+
+@c @implementation
+public func nvmegate_reload(_ gatePointer: OpaquePointer?, _ policyPath: UnsafePointer<CChar>?,
+                           _ err: UnsafeMutablePointer<CChar>?, _ errLength: Int) -> Int32 {
+    guard let gate = gate(gatePointer), let policyPath else { errno = EFAULT; return -1 }
+    do {
+        try gate.reload(path: String(cString: policyPath))
+    } catch {
+        report(error.description, into: err, length: errLength)
+        errno = EINVAL
+        return -1
+    }
+    return 0
+}

@@ -19,4 +19,12 @@ struct CABITests {
         #expect(run.status == 0, "abi_emulated_test: \(run.stdout) \(run.stderr)")
         #expect(run.stdout.contains(" passed, 0 failed"), "\(run.stdout)")
     }
+
+    @Test("abi_tenants_test.c: tenant policies on the emulated controller, range lists rewritten mid-command, nvmegate_reload racing 8 threads")
+    func tenants() throws {
+        let scratch = try CLIScratchDirectory()
+        let run = try CProgram("abi_tenants_test.c").run([scratch.directory.path])
+        #expect(run.status == 0, "abi_tenants_test: \(run.stdout) \(run.stderr)")
+        #expect(run.stdout.contains(" passed, 0 failed"), "\(run.stdout)")
+    }
 }

@@ -73,6 +73,17 @@ int nvmegate_ioctl(nvmegate *gate, int handle, unsigned long request, void *arg)
  */
 long nvmegate_check_batch(nvmegate *gate, int handle, int queue, const void *sqes, size_t count, uint8_t *verdicts);
 
+/**
+ * Replaces the gate's policy whole with the policy file at policy_path. Commands being decided
+ * finish under the old policy, later ones see the new one; none is decided under a mix. Open
+ * handles stay open and their callers are matched again to the new policy's tenants.
+ * Returns 0, or -1 with errno: EINVAL when the file does not load (the policy error, naming
+ * the file, line and key, in err: err_len bytes, NUL-terminated), the old policy staying in
+ * force; EFAULT for a NULL gate or policy_path.
+ * Safe to call while other threads call nvmegate_ioctl and nvmegate_check_batch.
+ */
+int nvmegate_reload(nvmegate *gate, const char *policy_path, char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif
