@@ -44,6 +44,7 @@ let package = Package(
             dependencies: [
                 "NVMeSpec", "NVMeGate", "NVMeTargets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: lifetimes),
 

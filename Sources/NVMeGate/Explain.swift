@@ -130,8 +130,9 @@ extension CompiledPolicy {
 
     // MARK: Policy-file spelling
 
-    /// A tenant's ownership as its policy file says it.
-    static func ownershipText(_ ownership: Ownership) -> String {
+    /// A tenant's ownership in words, as explanations print it: "owns namespace 1, namespace
+    /// 2 LBAs 0-1023 (read)", "owns no namespace", or `namespaces = "all"`.
+    public static func ownershipText(_ ownership: Ownership) -> String {
         guard case .grants(let grants) = ownership else { return "namespaces = \"all\"" }
         if grants.isEmpty { return "owns no namespace" }
         let parts = grants.map { g -> String in

@@ -63,7 +63,9 @@ public final class Gate: @unchecked Sendable {
     public let controller: any Controller
     /// The controller number in node names ("nvme0": 0).
     public let controllerNumber: UInt32
-    /// Refusals (and privileged bypasses) are logged here when set: the audit trail.
+    /// The audit trail, when set: every refusal, privileged bypass and allowed command the
+    /// policy audits (`audit_allowed`) is logged here at `notice` level, one event each,
+    /// with the reason's sentence and the metadata `JSONLinesAuditHandler` writes.
     public let audit: Logger?
 
     let handles: HandleTable
@@ -72,7 +74,8 @@ public final class Gate: @unchecked Sendable {
     let current: UnsafeAtomic<Unmanaged<PolicySnapshot>>
     /// Serialises open, close and reload.
     let mutex: Mutex<GateBook>
-    let counters: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
+    /// One counter per `Reason`, by raw value.
+    let reasonCounts: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
 
     /// A gate over `controller` under `policy` (Linux's rules by default).
     public init(controller: any Controller, policy: Policy = .kernel, controllerNumber: UInt32 = 0,
@@ -84,14 +87,14 @@ public final class Gate: @unchecked Sendable {
         let snapshot = PolicySnapshot(Self.compile(policy, for: controller), capacity: handleCapacity)
         current = .create(Unmanaged.passUnretained(snapshot))
         mutex = Mutex(GateBook(snapshots: [snapshot], callers: Array(repeating: nil, count: handleCapacity)))
-        counters = .allocate(capacity: Reason.allCases.count)
-        for i in 0..<Reason.allCases.count { (counters + i).initialize(to: .init(0)) }
+        reasonCounts = .allocate(capacity: Reason.allCases.count)
+        for i in 0..<Reason.allCases.count { (reasonCounts + i).initialize(to: .init(0)) }
     }
 
     deinit {
         current.destroy()
-        for i in 0..<Reason.allCases.count { _ = (counters + i).move() }
-        counters.deallocate()
+        for i in 0..<Reason.allCases.count { _ = (reasonCounts + i).move() }
+        reasonCounts.deallocate()
     }
 
     /// `policy` compiled against the effects logs `controller` reports, with the policy's
@@ -218,7 +221,7 @@ public final class Gate: @unchecked Sendable {
     func management(_ state: HandleState, _ request: IoctlRequest) -> Int32 {
         guard state.context.kind == .controller else { return -ENOTTY }
         guard state.context.capabilities.rawValue & policy.policy.managementCapabilities.rawValue != 0 else {
-            record(.managementNeedsCapability, state, subject: { _ in
+            record(.managementNeedsCapability, state, command: nil, subject: { _ in
                 DecisionSubject(command: request.name, queue: .admin, opcode: 0, effects: CommandEffects(rawValue: 0),
                                 capabilityNames: self.policy.policy.managementCapabilities.nameList)
             })
@@ -268,7 +271,7 @@ public final class Gate: @unchecked Sendable {
         let io = UserIO(argument)
         guard io.flags == 0 else { return -EINVAL }
         guard io.opcode == 0x01 || io.opcode == 0x02 || io.opcode == 0x05 else {
-            record(.submitIOOpcode, state, queue: .io, opcode: io.opcode)
+            record(.submitIOOpcode, state, queue: .io, opcode: io.opcode, nsid: state.context.nsid)
             return -EINVAL
         }
         let blocks = UInt64(io.nblocks) + 1
@@ -288,7 +291,7 @@ public final class Gate: @unchecked Sendable {
                  writeResult: (Completion) -> Void) -> Int32 {
         let reason = snapshot._withUnsafeGuaranteedRef { $0.compiled.decide(e, queue: queue, handle: state.context) }
         if reason != .allowed && reason != .rangeListUnchecked {
-            record(reason, state, queue: queue, opcode: e.opcode)
+            record(reason, state, queue: queue, opcode: e.opcode, nsid: e.nsid, deciding: snapshot.takeUnretainedValue().compiled)
             if !reason.isAllowed { return -reason.errno }
         }
         let needed = TransferLength.of(e, queue: queue, commandSet: state.context.commandSet,
@@ -299,7 +302,7 @@ public final class Gate: @unchecked Sendable {
         else if metadata.length < needed.metadata { refusal = .bufferTooShort }
         else if (data.length > 0 && data.address == 0) || (metadata.length > 0 && metadata.address == 0) { refusal = .badAddress }
         if let refusal {
-            record(refusal, state, queue: queue, opcode: e.opcode)
+            record(refusal, state, queue: queue, opcode: e.opcode, nsid: e.nsid, deciding: snapshot.takeUnretainedValue().compiled)
             return -refusal.errno
         }
         let dataBuffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: UInt(data.address)),
@@ -340,13 +343,13 @@ public final class Gate: @unchecked Sendable {
         let format = isDSM ? 0 : Int(e.cdw12 >> 8 & 0xF)
         guard format <= 1 else {
             // Formats 2h and 3h name source namespaces; a tenant's copy stays in its own.
-            record(.rangeListUnchecked, state, queue: queue, opcode: e.opcode)
+            record(.rangeListUnchecked, state, queue: queue, opcode: e.opcode, nsid: e.nsid, deciding: policy)
             return -EACCES
         }
         let size = isDSM ? 16 : (format == 0 ? 32 : 40)
         let length = count * size
         guard data.count >= length else {
-            record(.bufferTooShort, state, queue: queue, opcode: e.opcode)
+            record(.bufferTooShort, state, queue: queue, opcode: e.opcode, nsid: e.nsid, deciding: policy)
             return -EINVAL
         }
         let nsid = e.nsid
@@ -362,12 +365,12 @@ public final class Gate: @unchecked Sendable {
                 total &+= blocks
                 if blocks == 0 { continue }
                 guard policy.mayReach(state.context, nsid: nsid, slba: slba, blocks: blocks, writes: isDSM) else {
-                    record(.lbaRangeNotOwned, state, queue: queue, opcode: e.opcode)
+                    record(.lbaRangeNotOwned, state, queue: queue, opcode: e.opcode, nsid: nsid, deciding: policy)
                     return -EACCES
                 }
             }
             if !isDSM && (total == 0 || !policy.mayReach(state.context, nsid: nsid, slba: destination, blocks: total, writes: true)) {
-                record(.lbaRangeNotOwned, state, queue: queue, opcode: e.opcode)
+                record(.lbaRangeNotOwned, state, queue: queue, opcode: e.opcode, nsid: nsid, deciding: policy)
                 return -EACCES
             }
             return submit(e, queue: queue, data: copy, metadata: metadata, writeResult: writeResult)
@@ -391,10 +394,8 @@ public final class Gate: @unchecked Sendable {
         }
         let compiled = policy
         let reason = compiled.decide(command, queue: queue, handle: state.context)
-        var s = subject(queue: queue, opcode: command.opcode, state: state, policy: compiled)
-        s.nsid = command.nsid
+        var s = subject(queue: queue, opcode: command.opcode, nsid: command.nsid, state: state, policy: compiled)
         s.field = DecisionSubject.filteredField(queue: queue, opcode: command.opcode, cdw10: command.cdw10)
-        s.tenant = compiled.tenant(at: state.context.tenant)?.name
         return (reason, reason.sentence(s))
     }
 
@@ -450,42 +451,5 @@ public final class Gate: @unchecked Sendable {
         }
         verdicts[index] = UInt8(truncatingIfNeeded: Reason.fusedHalf.errno)
         return index &+ 1
-    }
-
-    // MARK: Counters and audit
-
-    /// How many commands were refused (or passed by privilege) for `reason` since the gate was made.
-    public func count(of reason: Reason) -> UInt64 {
-        UnsafeAtomic<UInt64>(at: counters + Int(reason.rawValue)).load(ordering: .relaxed)
-    }
-
-    func subject(queue: Queue, opcode: UInt8, state: HandleState, policy: CompiledPolicy) -> DecisionSubject {
-        let tenant = policy.tenant(at: state.context.tenant)
-        var subject = DecisionSubject(
-            command: OpcodeTable.displayName(queue: queue, commandSet: state.context.commandSet, opcode: opcode),
-            queue: queue, opcode: opcode,
-            effects: policy.effects(queue: queue, commandSet: state.context.commandSet, opcode: opcode),
-            nsid: state.context.nsid, handleNSID: state.context.nsid,
-            capabilityNames: policy.policy.bypassCapabilities.nameList,
-            permittedEffects: (tenant?.rules ?? policy.policy.defaultRules).permittedEffects)
-        subject.tenant = tenant?.name
-        return subject
-    }
-
-    /// Counts and audits a decision about `opcode` on `queue`.
-    func record(_ reason: Reason, _ state: HandleState, queue: Queue, opcode: UInt8) {
-        record(reason, state, subject: { self.subject(queue: queue, opcode: opcode, state: state, policy: $0) })
-    }
-
-    /// Counts a refusal or bypass and, when auditing, logs it with who, where and why.
-    func record(_ reason: Reason, _ state: HandleState, subject: (CompiledPolicy) -> DecisionSubject) {
-        UnsafeAtomic<UInt64>(at: counters + Int(reason.rawValue)).wrappingIncrement(ordering: .relaxed)
-        guard let audit else { return }
-        let s = subject(policy)
-        audit.notice("\(reason.isAllowed ? "passed" : "refused"): \(reason.sentence(s))", metadata: [
-            "reason": "\(reason.code)", "errno": "\(reason.errno)", "command": "\(s.command)",
-            "uid": "\(state.uid)", "gid": "\(state.gid)", "node_kind": "\(state.context.kind)", "nsid": "\(state.context.nsid)",
-            "tenant": "\(s.tenant ?? "")",
-        ])
     }
 }

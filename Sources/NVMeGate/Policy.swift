@@ -22,15 +22,18 @@ public struct Policy: Sendable, Hashable {
     public var tenants: [Tenant]
     /// Corrections to what controllers report in their effects logs, by model and firmware.
     public var effectsOverrides: [EffectsOverride]
+    /// Lint warnings the author accepts on purpose (`lint_accept`): `policy lint` prints them
+    /// as accepted and stays clean. Changes no decision.
+    public var lintAccept: Set<LintCode>
 
     public init(name: String, summary: String = "", bypassCapabilities: Capabilities = .sysAdmin,
                 managementCapabilities: Capabilities = .sysAdmin, linuxKnownEffects: Bool = true,
                 ignoreIOSubmissionAndExecution: Bool = true, defaultRules: Rules, tenants: [Tenant] = [],
-                effectsOverrides: [EffectsOverride] = []) {
+                effectsOverrides: [EffectsOverride] = [], lintAccept: Set<LintCode> = []) {
         self.name = name; self.summary = summary; self.bypassCapabilities = bypassCapabilities
         self.managementCapabilities = managementCapabilities; self.linuxKnownEffects = linuxKnownEffects
         self.ignoreIOSubmissionAndExecution = ignoreIOSubmissionAndExecution; self.defaultRules = defaultRules
-        self.tenants = tenants; self.effectsOverrides = effectsOverrides
+        self.tenants = tenants; self.effectsOverrides = effectsOverrides; self.lintAccept = lintAccept
     }
 
     /// The tenant `caller` matches (its index in `tenants`), or nil for the default rules:

@@ -53,40 +53,20 @@ extension Policy {
 
 /// Reads a parsed TOML document into a `Policy`, refusing unknown keys and wrong types.
 struct PolicyReader {
-    let file: String
-    let lines: [Substring]
+    let locator: PolicyLocator
+    /// The `[[tenant]]` section being read (0-based), so errors point into it.
+    var tenant: Int?
 
     init(file: String, text: String) {
-        self.file = file
-        self.lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        locator = PolicyLocator(file: file, text: text)
     }
 
     func error(_ key: String, _ message: String) -> PolicyError {
-        PolicyError(file: file, line: line(of: key), key: key, message: message)
-    }
-
-    /// The line where dotted `key` is set: its own `[table]` header, or `name =` under the
-    /// nearest header that leads to it (handles `[a.b]` + `c =` and `[a]` + `b.c =`).
-    func line(of key: String) -> Int {
-        var table = ""
-        for (index, raw) in lines.enumerated() {
-            let text = raw.trimmingSpaces()
-            if text.hasPrefix("[") {
-                let name = text.drop { $0 == "[" }.prefix { $0 != "]" }
-                table = String(name).filter { $0 != " " && $0 != "\"" }
-                if table == key { return index + 1 }
-                continue
-            }
-            guard let eq = text.firstIndex(of: "="), !text.hasPrefix("#") else { continue }
-            let name = text[..<eq].filter { $0 != " " && $0 != "\"" }
-            let full = table.isEmpty ? name : table + "." + name
-            if full == key || key.hasPrefix(full + ".") { return index + 1 }
-        }
-        return 0
+        PolicyError(file: locator.file, line: locator.line(of: key, tenant: tenant), key: key, message: message)
     }
 
     func read(_ root: TOMLTable) throws(PolicyError) -> Policy {
-        try allowOnly(root, "", ["version", "name", "description", "privileges", "effects", "default", "tenant"])
+        try allowOnly(root, "", ["version", "name", "description", "privileges", "effects", "default", "tenant", "lint_accept"])
         if let v = root["version"] {
             guard v.int == 1 else { throw error("version", "this nvmegate reads policy version 1, the file says \(v)") }
         }
@@ -109,7 +89,23 @@ struct PolicyReader {
         }
         policy.defaultRules = try readRules(rules, "default", base: Rules())
         policy.tenants = try readTenants(root, defaultRules: policy.defaultRules)
+        policy.lintAccept = try lintAccept(root)
         return policy
+    }
+
+    /// `lint_accept`: warning codes of `policy lint` the author accepts on purpose.
+    func lintAccept(_ root: TOMLTable) throws(PolicyError) -> Set<LintCode> {
+        var out: Set<LintCode> = []
+        for name in try stringList(root, "", "lint_accept") ?? [] {
+            guard let code = LintCode(rawValue: name) else {
+                throw error("lint_accept", "unknown lint code \"\(name)\"; `nvmegate policy lint --help` lists them")
+            }
+            guard code.severity == .warning else {
+                throw error("lint_accept", "\"\(name)\" is an error, a contradiction in the policy: it cannot be accepted")
+            }
+            out.insert(code)
+        }
+        return out
     }
 
     /// `[[effects.override]]` entries.
@@ -158,31 +154,38 @@ struct PolicyReader {
         guard let value = root["tenant"] else { return [] }
         guard let array = value.array else { throw error("tenant", "expected [[tenant]] tables") }
         var tenants: [Tenant] = []
-        for item in array {
+        for (index, item) in array.enumerated() {
             let p = "tenant"
-            guard let t = item.table else { throw error(p, "expected [[tenant]] tables, found \(item)") }
-            try allowOnly(t, p, ["name", "uids", "gids", "callers", "rules", "namespaces", "read_only_namespaces",
-                                 "lba_range", "partitions", "admin", "io", "audit_allowed"])
-            guard let name = try string(t, p, "name"), !name.isEmpty else { throw error(p + ".name", "a tenant needs a name") }
-            guard !tenants.contains(where: { $0.name == name }) else { throw error(p + ".name", "two tenants are called \"\(name)\"") }
-            let base: Rules
-            switch try string(t, p, "rules") ?? "none" {
-            case "none": base = Rules(ioCommands: .none)
-            case "kernel": base = Policy.kernel.defaultRules
-            case "default": base = defaultRules
-            case let other: throw error(p + ".rules", "expected \"none\", \"kernel\" or \"default\" (the rules to start from), got \"\(other)\"")
-            }
-            var tenant = Tenant(name: name, rules: try readRules(t, p, base: base, tenantKeys: true))
-            tenant.uids = try ids(t, p, "uids")
-            tenant.gids = try ids(t, p, "gids")
-            tenant.callerNames = Set(try stringList(t, p, "callers") ?? [])
-            guard !tenant.uids.isEmpty || !tenant.gids.isEmpty || !tenant.callerNames.isEmpty else {
-                throw error(p + ".uids", "tenant \"\(name)\" matches nobody: give uids, gids or callers")
-            }
-            tenant.ownership = try ownership(t, p)
-            tenants.append(tenant)
+            var reader = self
+            reader.tenant = index
+            guard let t = item.table else { throw reader.error(p, "expected [[tenant]] tables, found \(item)") }
+            tenants.append(try reader.readTenant(t, p, defaultRules: defaultRules, earlier: tenants))
         }
         return tenants
+    }
+
+    /// One `[[tenant]]` table.
+    func readTenant(_ t: TOMLTable, _ p: String, defaultRules: Rules, earlier tenants: [Tenant]) throws(PolicyError) -> Tenant {
+        try allowOnly(t, p, ["name", "uids", "gids", "callers", "rules", "namespaces", "read_only_namespaces",
+                             "lba_range", "partitions", "admin", "io", "audit_allowed"])
+        guard let name = try string(t, p, "name"), !name.isEmpty else { throw error(p + ".name", "a tenant needs a name") }
+        guard !tenants.contains(where: { $0.name == name }) else { throw error(p + ".name", "two tenants are called \"\(name)\"") }
+        let base: Rules
+        switch try string(t, p, "rules") ?? "none" {
+        case "none": base = Rules(ioCommands: .none)
+        case "kernel": base = Policy.kernel.defaultRules
+        case "default": base = defaultRules
+        case let other: throw error(p + ".rules", "expected \"none\", \"kernel\" or \"default\" (the rules to start from), got \"\(other)\"")
+        }
+        var tenant = Tenant(name: name, rules: try readRules(t, p, base: base, tenantKeys: true))
+        tenant.uids = try ids(t, p, "uids")
+        tenant.gids = try ids(t, p, "gids")
+        tenant.callerNames = Set(try stringList(t, p, "callers") ?? [])
+        guard !tenant.uids.isEmpty || !tenant.gids.isEmpty || !tenant.callerNames.isEmpty else {
+            throw error(p + ".uids", "tenant \"\(name)\" matches nobody: give uids, gids or callers")
+        }
+        tenant.ownership = try ownership(t, p)
+        return tenant
     }
 
     /// A tenant's `namespaces`, `read_only_namespaces` and `[[tenant.lba_range]]`.

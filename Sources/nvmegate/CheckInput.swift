@@ -10,13 +10,16 @@ struct InputError: Error {
 /// Reads one `policy check --jsonl` input object into a request:
 ///
 ///     {"ioctl":"admin"|"io"|"admin64"|"io64",
-///      "handle":{"kind":"controller"|"namespace"|"generic"|"partition","nsid":1,"write":true},
-///      "caller":{"uid":1000,"gid":1000,"caps":["CAP_SYS_ADMIN", 21]},
+///      "handle":{"kind":"controller"|"namespace"|"generic"|"partition","nsid":1,"write":true,
+///                "partition":{"start":2048,"blocks":4096}},
+///      "caller":{"uid":1000,"gid":1000,"caps":["CAP_SYS_ADMIN", 21],"name":"db"},
 ///      "cmd":{"opcode":2,"flags":0,"nsid":1,"cdw2":0,"cdw3":0,"cdw10":0,…,"cdw15":0,
 ///             "data_len":4096,"metadata_len":0}}
 ///
 /// Numbers may also be strings in decimal or `0x` hex ("0x06"). Only `ioctl`, `handle.kind`
-/// (with `handle.nsid` for namespace nodes) and `cmd.opcode` are required. Unknown keys
+/// (with `handle.nsid` for namespace nodes) and `cmd.opcode` are required; the caller
+/// defaults to uid and gid 1000 with no capabilities and no name, and a partition handle's
+/// blocks to `--partition` (see `PassthruSimulator`). Unknown keys
 /// inside `handle`, `caller` and `cmd` are errors (a misspelt field would silently be 0);
 /// unknown top-level keys are ignored, so a line may carry its own label or expectation.
 enum CheckInput {
@@ -25,7 +28,7 @@ enum CheckInput {
             throw InputError("expected a JSON object, got \(json.kindDescription)")
         }
         var ioctl: PassthruIoctl?
-        var handle: (kind: NodeKind, nsid: UInt32?, writable: Bool)?
+        var handle: (kind: NodeKind, nsid: UInt32?, writable: Bool, partition: LBARange?)?
         var caller = Caller(uid: 1000, gid: 1000)
         var command: (entry: SubmissionQueueEntry, dataLength: UInt32?, metadataLength: UInt32)?
         for (key, value) in members {
@@ -56,16 +59,19 @@ enum CheckInput {
         return PassthruRequest(
             ioctl: ioctl,
             handle: HandleContext(kind: handle.kind, writable: handle.writable, commandSet: .nvm, nsid: nsid,
-                                  profile: 0, capabilities: caller.capabilities),
+                                  profile: 0, capabilities: caller.capabilities,
+                                  partition: handle.partition ?? LBARange(start: 0, count: 0)),
             caller: caller, command: command.entry,
             dataLength: command.dataLength, metadataLength: command.metadataLength)
     }
 
-    static func readHandle(_ value: JSONValue) throws(InputError) -> (kind: NodeKind, nsid: UInt32?, writable: Bool) {
+    static func readHandle(_ value: JSONValue) throws(InputError)
+        -> (kind: NodeKind, nsid: UInt32?, writable: Bool, partition: LBARange?) {
         let members = try object(value, "handle")
         var kind: NodeKind?
         var nsid: UInt32?
         var writable = false
+        var partition: LBARange?
         for (key, value) in members {
             switch key {
             case "kind":
@@ -79,11 +85,35 @@ enum CheckInput {
                     throw InputError("handle.write: expected true or false, got \(describe(value))")
                 }
                 writable = flag
-            default: throw InputError("handle.\(key): unknown key; expected kind, nsid or write")
+            case "partition": partition = try readPartition(value)
+            default: throw InputError("handle.\(key): unknown key; expected kind, nsid, write or partition")
             }
         }
         guard let kind else { throw InputError("missing handle.kind") }
-        return (kind, nsid, writable)
+        if partition != nil && kind != .partition {
+            throw InputError("handle.partition: only a partition handle has one (this one is \(kindName(kind)))")
+        }
+        return (kind, nsid, writable, partition)
+    }
+
+    /// `{"start":2048,"blocks":4096}`: the blocks of the namespace a partition node covers.
+    static func readPartition(_ value: JSONValue) throws(InputError) -> LBARange {
+        var start: UInt64?
+        var blocks: UInt64?
+        for (key, value) in try object(value, "handle.partition") {
+            switch key {
+            case "start": start = try number(value, "handle.partition.start", as: UInt64.self)
+            case "blocks": blocks = try number(value, "handle.partition.blocks", as: UInt64.self)
+            default: throw InputError("handle.partition.\(key): unknown key; expected start or blocks")
+            }
+        }
+        guard let start, let blocks, blocks > 0 else {
+            throw InputError("handle.partition: expected {\"start\":LBA,\"blocks\":COUNT} with 1 block or more")
+        }
+        guard !start.addingReportingOverflow(blocks).overflow else {
+            throw InputError("handle.partition: start + blocks overflows 64 bits")
+        }
+        return LBARange(start: start, count: blocks)
     }
 
     static func readCaller(_ value: JSONValue) throws(InputError) -> Caller {
@@ -93,6 +123,11 @@ enum CheckInput {
             switch key {
             case "uid": caller.uid = try number(value, "caller.uid", as: UInt32.self)
             case "gid": caller.gid = try number(value, "caller.gid", as: UInt32.self)
+            case "name":
+                guard case .string(let name) = value else {
+                    throw InputError("caller.name: expected a string, got \(describe(value))")
+                }
+                caller.name = name
             case "caps":
                 guard case .array(let items) = value else {
                     throw InputError("caller.caps: expected a list of capability names or numbers, got \(describe(value))")
@@ -109,7 +144,7 @@ enum CheckInput {
                     }
                     caller.capabilities.insert(capability)
                 }
-            default: throw InputError("caller.\(key): unknown key; expected uid, gid or caps")
+            default: throw InputError("caller.\(key): unknown key; expected uid, gid, caps or name")
             }
         }
         return caller

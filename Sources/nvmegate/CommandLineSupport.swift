@@ -121,7 +121,24 @@ struct DeviceModel: ParsableArguments {
                                valueName: "bytes"))
     var lbaSize: UInt32 = 512
 
+    @Option(help: ArgumentHelp(
+        "The blocks a partition handle covers (first LBA and count, decimal or 0x hex), for policies that confine I/O to the partition. Default: unknown, and a partition handle is refused as Linux refuses it unless the policy says partitions = true.",
+        valueName: "start:blocks"))
+    var partition: PartitionSpec?
+
     func validate() throws {
         guard namespaces >= 0 else { throw ValidationError("--namespaces must be 0 or more") }
+    }
+}
+
+/// `--partition START:BLOCKS`: the blocks of a namespace a partition node covers.
+struct PartitionSpec: ExpressibleByArgument {
+    var range: LBARange
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let start = parseUnsigned(parts[0]), let blocks = parseUnsigned(parts[1]), blocks > 0,
+              !start.addingReportingOverflow(blocks).overflow else { return nil }
+        range = LBARange(start: start, count: blocks)
     }
 }

@@ -40,25 +40,42 @@ struct PassthruVerdict {
 }
 
 /// Decides requests as the gate's ioctl front end does, without a controller: the checks
-/// Linux makes on the node and request, the compiled policy's decision, then the check that
-/// the buffer holds what the command transfers. Compiled once, cheap per request.
+/// Linux makes on the node and request, the compiled policy's decision for the caller's
+/// tenant, then the check that the buffer holds what the command transfers. Compiled once,
+/// cheap per request.
+///
+/// Without a data buffer, Dataset Management and Copy of a caller confined to some blocks
+/// (a tenant's LBA range, a confined partition) get what the decision gives them,
+/// `range-list-unchecked` (EACCES): the ioctl would check a copy of their ranges instead.
+/// A partition handle whose blocks are not known (no `--partition`, no `handle.partition`)
+/// is refused as Linux refuses it, unless the policy lets partitions reach the whole namespace.
 struct PassthruSimulator {
     let compiled: CompiledPolicy
     /// How many namespaces the imagined controller has (NSIDs 1...count).
     let namespaceCount: Int
     /// The namespace's LBA data size, for LBA-addressed transfer lengths.
     let lbaDataSize: UInt32
+    /// The blocks a partition handle covers when the request does not say.
+    let partition: LBARange?
     let bypassCapabilityNames: [String]
 
     init(compiled: CompiledPolicy, device: DeviceModel) {
         self.compiled = compiled
         namespaceCount = device.namespaces
         lbaDataSize = device.lbaSize
+        partition = device.partition?.range
         bypassCapabilityNames = compiled.policy.bypassCapabilities.nameList
+    }
+
+    /// The rules a handle's tenant is decided by.
+    func rules(_ handle: HandleContext) -> Rules {
+        compiled.tenant(at: handle.tenant)?.rules ?? compiled.policy.defaultRules
     }
 
     func decide(_ request: PassthruRequest) -> PassthruVerdict {
         var handle = request.handle
+        (handle.profile, handle.tenant) = compiled.assignment(for: request.caller)
+        if handle.kind == .partition && handle.partition.count == 0, let partition { handle.partition = partition }
         let queue = request.ioctl.queue
         if queue == .io && handle.kind == .controller {
             // Linux: IO64 is not defined on a controller node; IO_CMD goes to the only namespace.
@@ -68,8 +85,13 @@ struct PassthruSimulator {
             handle.kind = .namespace
             handle.nsid = 1
         }
+        let unknownPartition = queue == .io && handle.kind == .partition && handle.partition.count == 0
+            && rules(handle).partitions == .confined
         let reason = request.command.withEntry { entry -> Reason in
-            let decision = compiled.decide(entry, queue: queue, handle: handle)
+            var decision = compiled.decide(entry, queue: queue, handle: handle)
+            if unknownPartition && (decision == .allowed || decision == .allowedAndAudited) {
+                decision = handle.capabilities.isDisjoint(with: compiled.policy.bypassCapabilities) ? .partition : .privilegedBypass
+            }
             guard decision.isAllowed else { return decision }
             if let dataLength = request.dataLength {
                 let needed = TransferLength.of(entry, queue: queue, commandSet: handle.commandSet,
@@ -87,14 +109,16 @@ struct PassthruSimulator {
         let queue = request.ioctl.queue
         let opcode = request.command.opcode
         let commandSet = verdict.handle.commandSet
-        return DecisionSubject(
+        var subject = DecisionSubject(
             command: OpcodeTable.displayName(queue: queue, commandSet: commandSet, opcode: opcode),
             queue: queue, opcode: opcode,
             effects: compiled.effects(queue: queue, commandSet: commandSet, opcode: opcode),
             field: filteredField(request.command, queue: queue),
             nsid: request.command.nsid, handleNSID: verdict.handle.nsid,
             capabilityNames: bypassCapabilityNames,
-            permittedEffects: compiled.policy.defaultRules.permittedEffects)
+            permittedEffects: rules(verdict.handle).permittedEffects)
+        subject.tenant = compiled.tenant(at: verdict.handle.tenant)?.name
+        return subject
     }
 }
 

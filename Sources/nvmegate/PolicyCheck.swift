@@ -10,13 +10,20 @@ struct PolicyCheck: ParsableCommand {
         discussion: """
             Each input line is one JSON object:
               {"ioctl":"admin"|"io"|"admin64"|"io64",
-               "handle":{"kind":"controller"|"namespace"|"generic"|"partition","nsid":1,"write":true},
-               "caller":{"uid":1000,"caps":["CAP_SYS_ADMIN"]},
+               "handle":{"kind":"controller"|"namespace"|"generic"|"partition","nsid":1,"write":true,
+                         "partition":{"start":2048,"blocks":4096}},
+               "caller":{"uid":1000,"gid":1000,"caps":["CAP_SYS_ADMIN"],"name":"db"},
                "cmd":{"opcode":2,"flags":0,"nsid":1,"cdw2":0,"cdw3":0,"cdw10":0,...,"cdw15":0,
                       "data_len":4096,"metadata_len":0}}
             Each output line is the verdict:
               {"allow":true|false,"errno":0|13|22|25,"reason":"<code>","detail":"<sentence>"}
             A line that cannot be read gets reason "malformed-input" (errno 22) and the run goes on.
+            The caller (uid and gid 1000 by default; "name" for tenants that name callers) is \
+            decided by the first tenant of the policy it matches. A partition handle without \
+            "partition" (or --partition) is refused as Linux refuses it, unless the policy lets \
+            partitions reach the whole namespace. Dataset Management and Copy of a caller \
+            confined to some blocks get "range-list-unchecked" (EACCES), as the decision gives \
+            it: only the ioctl path, with the data buffer, checks their ranges.
             """)
 
     @OptionGroup var source: PolicySource

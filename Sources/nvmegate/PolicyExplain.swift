@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ArgumentParser
 import NVMeGate
 import NVMeSpec
@@ -64,6 +61,9 @@ struct PolicyExplain: ParsableCommand {
     @Option(help: ArgumentHelp("The caller's capabilities, comma-separated names or numbers (CAP_SYS_ADMIN,21). Default: none.",
                                valueName: "list"))
     var caps = ""
+    @Option(help: ArgumentHelp("A name the caller authenticated with, for tenants matched by `callers` (as embedders name callers). Default: none.",
+                               valueName: "name"))
+    var callerName: String?
     @Option(help: "normal or json.")
     var outputFormat: ExplainFormat = .normal
 
@@ -108,7 +108,7 @@ struct PolicyExplain: ParsableCommand {
     }
 
     func request() throws -> PassthruRequest {
-        let caller = Caller(uid: uid, gid: gid, capabilities: try capabilities())
+        let caller = Caller(uid: uid, gid: gid, capabilities: try capabilities(), name: callerName)
         let command = SubmissionQueueEntry(
             opcode: opcode.value, flags: flags.value, nsid: namespaceID.value, cdw2: cdw2.value, cdw3: cdw3.value,
             cdw10: cdw10.value, cdw11: cdw11.value, cdw12: cdw12.value, cdw13: cdw13.value, cdw14: cdw14.value,
@@ -130,11 +130,17 @@ struct PolicyExplain: ParsableCommand {
         let opcode = request.command.opcode
         let commandSet = verdict.handle.commandSet
 
+        let tenant = verdict.handle.tenant
         var rule = compiled.rule(for: reason, queue: queue, commandSet: commandSet, opcode: opcode,
-                                 handleWritable: verdict.handle.writable)
+                                 handleWritable: verdict.handle.writable, tenant: tenant)
+        let partitionUnknown = verdict.handle.kind == .partition && verdict.handle.partition.count == 0
+        if reason == .partition && partitionUnknown && simulator.rules(verdict.handle).partitions == .confined {
+            let section = compiled.tenant(at: tenant).map { "[[tenant]] name = \"\($0.name)\": [tenant]" } ?? "[default]"
+            rule = "\(section) partitions = \"confined\", but the partition's blocks are not known: give --partition START:BLOCKS"
+        }
         if reason == .privilegedBypass {
             let alone = request.command.withEntry { compiled.policyDecision($0, queue: queue, handle: verdict.handle) }
-            rule += "; without it: \(alone.code) (\(compiled.rule(for: alone, queue: queue, commandSet: commandSet, opcode: opcode)))"
+            rule += "; without it: \(alone.code) (\(compiled.rule(for: alone, queue: queue, commandSet: commandSet, opcode: opcode, tenant: tenant)))"
         }
 
         var command = "\(subject.command) on the \(queue == .admin ? "admin" : "I/O") queue"
@@ -153,16 +159,35 @@ struct PolicyExplain: ParsableCommand {
         case .controller: handle += " (controller)"
         case .namespace: handle += " (namespace \(nodeName.nsid))"
         case .generic: handle += " (generic node of namespace \(nodeName.nsid))"
-        case .partition: handle += " (partition \(nodeName.partition) of namespace \(nodeName.nsid))"
+        case .partition:
+            let blocks = verdict.handle.partition
+            handle += " (partition \(nodeName.partition) of namespace \(nodeName.nsid), "
+                + (blocks.count == 0 ? "blocks not given)" : "LBAs \(blocks.start)-\(blocks.start + blocks.count - 1))")
         }
         let capabilityNames = request.caller.capabilities.nameList
-        handle += ", opened \(write ? "read-write" : "read-only"), uid \(request.caller.uid), gid \(request.caller.gid), capabilities: "
+        handle += ", opened \(write ? "read-write" : "read-only"), uid \(request.caller.uid), gid \(request.caller.gid), "
+            + (request.caller.name.map { "name \"\($0)\", " } ?? "") + "capabilities: "
             + (capabilityNames.isEmpty ? "none" : capabilityNames.joined(separator: ", "))
 
         return Explanation(
             reason: reason, detail: reason.sentence(subject), command: command, handle: handle,
+            tenant: compiled.tenant(at: tenant)?.name, tenantText: tenantText(compiled, tenant),
             effects: subject.effects.names, effectsOrigin: source.effectsOrigin, rule: rule,
             policy: compiled.policy.name + (source.policy.map { " (\($0))" } ?? " (built in)"))
+    }
+}
+
+extension PolicyExplain {
+    /// The "Tenant:" line: which tenant the caller matched, by what, and what it owns; nil
+    /// for a policy without tenants.
+    func tenantText(_ compiled: CompiledPolicy, _ index: UInt16) -> String? {
+        guard !compiled.policy.tenants.isEmpty else { return nil }
+        guard let tenant = compiled.tenant(at: index) else { return "none: the caller matches no tenant, so the [default] rules apply" }
+        let by: String
+        if let name = callerName, tenant.callerNames.contains(name) { by = "caller name \"\(name)\"" }
+        else if tenant.uids.contains(uid) { by = "uid \(uid)" }
+        else { by = "gid \(gid)" }
+        return "\"\(tenant.name)\" (matched by \(by)); " + CompiledPolicy.ownershipText(tenant.ownership)
     }
 }
 
@@ -177,75 +202,4 @@ extension PassthruIoctl: ExpressibleByArgument {}
 /// How `policy explain` prints: text or JSON.
 enum ExplainFormat: String, ExpressibleByArgument, CaseIterable {
     case normal, json
-}
-
-/// A verdict explained, as `policy explain` prints it.
-struct Explanation {
-    var reason: Reason
-    var detail: String
-    var command: String
-    var handle: String
-    var effects: [String]
-    var effectsOrigin: String
-    var rule: String
-    var policy: String
-
-    var verdict: String {
-        reason.isAllowed ? "allowed" : "refused (\(errnoName(reason.errno)), errno \(reason.errno))"
-    }
-
-    var text: String {
-        """
-        Verdict:  \(verdict)
-        Reason:   \(reason.code)
-        Detail:   \(detail)
-        Command:  \(command)
-        Handle:   \(handle)
-        Effects:  \(effects.isEmpty ? "none" : effects.joined(separator: " ")) (\(effectsOrigin))
-        Rule:     \(rule)
-        Policy:   \(policy)
-        """
-    }
-
-    /// One JSON object: the `policy check` verdict's keys first, then the explanation's.
-    var json: String {
-        var out: [UInt8] = []
-        out.appendASCII(#"{"allow":"#)
-        out.appendASCII(reason.isAllowed ? "true" : "false")
-        out.appendASCII(#","errno":"#)
-        out.appendDecimal(reason.errno)
-        for (key, value) in [("reason", reason.code), ("detail", detail), ("verdict", verdict), ("command", command),
-                             ("handle", handle)] {
-            out.append(UInt8(ascii: ","))
-            out.appendJSONString(key)
-            out.append(UInt8(ascii: ":"))
-            out.appendJSONString(value)
-        }
-        out.appendASCII(#","effects":["#)
-        for (index, name) in effects.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            out.appendJSONString(name)
-        }
-        out.append(UInt8(ascii: "]"))
-        for (key, value) in [("effects_source", effectsOrigin), ("rule", rule), ("policy", policy)] {
-            out.append(UInt8(ascii: ","))
-            out.appendJSONString(key)
-            out.append(UInt8(ascii: ":"))
-            out.appendJSONString(value)
-        }
-        out.append(UInt8(ascii: "}"))
-        return String(decoding: out, as: UTF8.self)
-    }
-}
-
-/// "EACCES": the symbolic name of an errno the gate returns.
-func errnoName(_ code: Int32) -> String {
-    switch code {
-    case EACCES: "EACCES"
-    case EINVAL: "EINVAL"
-    case ENOTTY: "ENOTTY"
-    case EFAULT: "EFAULT"
-    case EBADF: "EBADF"
-    default: "errno \(code)"
-    }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import Logging
 import NVMeGate
 import NVMeTargets
 
@@ -23,6 +24,11 @@ struct DeviceOptions: ParsableArguments {
                                valueName: "file"))
     var policy: String?
 
+    @Option(help: ArgumentHelp(
+        "Append an audit line (one JSON object) to this file for every command refused, passed by privilege, or audited by the policy (audit_allowed).",
+        valueName: "file"))
+    var audit: String?
+
     @Option(name: .customLong("as"), help: ArgumentHelp(
         "Send the commands as this caller instead of as this process: a uid, then optionally ':' and a comma-separated capability list (\"1000\", \"1000:CAP_SYS_ADMIN\"). It can only drop privileges.",
         valueName: "uid[:caps]"))
@@ -36,6 +42,14 @@ struct DeviceOptions: ParsableArguments {
         if let target { return target }
         if let value = getenv(Self.targetVariable), value.pointee != 0 { return String(cString: value) }
         return "emulated"
+    }
+
+    /// The audit logger `--audit` names, or nil.
+    func auditLogger() throws(CLIError) -> Logger? {
+        guard let audit else { return nil }
+        let handler: JSONLinesAuditHandler
+        do throws(AuditLogError) { handler = try JSONLinesAuditHandler(path: audit) } catch { throw CLIError(error.description) }
+        return Logger(label: "nvmegate.audit") { _ in handler }
     }
 
     /// The caller the commands are sent as, checked against this process's own privileges.

@@ -42,7 +42,7 @@ final class DeviceSession {
         let caller = try options.resolvedCaller()
         let controller: any Controller
         do { controller = try Target.open(spec, controllerNumber: node.controller) } catch { throw CLIError(error.description) }
-        gate = Gate(controller: controller, policy: policy, controllerNumber: node.controller)
+        gate = Gate(controller: controller, policy: policy, controllerNumber: node.controller, audit: try options.auditLogger())
         let opened = gate.open(node: node.description, writable: writable, caller: caller)
         guard opened >= 0 else {
             let nodes = Self.nodeNames(controller, number: node.controller).joined(separator: ", ")
