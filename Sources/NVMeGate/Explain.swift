@@ -19,8 +19,6 @@ extension CompiledPolicy {
         case .allowedAndAudited:
             return rule(for: .allowed, queue: queue, commandSet: commandSet, opcode: opcode, handleWritable: handleWritable,
                         tenant: tenant) + "; \(section)] audit_allowed = \(Self.tomlList(AuditClasses.byName.filter { rules.auditAllowed.contains($0.1) }.map(\.0)))"
-        case .fusedHalf:
-            return "ring check: a fused Compare + Write is decided only as a pair (\(section).io] fused_compare_write = \(rules.fusedCompareWrite))"
         case .logPageNeedsRetain:
             return "\(section).admin] retain_async_event = \"required\""
         case .logPageLSPNotAllowed:

@@ -410,46 +410,50 @@ public final class Gate: @unchecked Sendable {
         let snapshot = current.load(ordering: .acquiring)
         snapshot._withUnsafeGuaranteedRef { s in
             let context = s.resolve(raw, handle).context
-            let policy = s.compiled
-            var i = 0
-            while i < count {
-                let entry = SubmissionEntry(entries, index: i)
-                if entry.flags & 0x3 == 0 {
-                    verdicts[i] = UInt8(truncatingIfNeeded: policy.decide(entry, queue: queue, handle: context).errno)
-                    i &+= 1
-                } else {
-                    i = Self.decideFused(at: i, policy, queue: queue, handle: context, entries: entries, verdicts: verdicts)
-                }
+            // One loop per queue, so each is compiled with its queue as a constant.
+            if queue == .io {
+                Self.decideRing(s.compiled, queue: .io, handle: context, entries: entries, count: count, verdicts: verdicts)
+            } else {
+                Self.decideRing(s.compiled, queue: .admin, handle: context, entries: entries, count: count, verdicts: verdicts)
             }
         }
         return count
     }
 
-    /// Decides the entry at `index`, which has FUSE bits, and its partner: a Compare (first
-    /// half) + Write (second half) pair is decided as one when the caller's rules allow fused
-    /// pairs (both get the verdict of the first refusal, or both pass); a lone half is
-    /// refused. Without fused pairs in the rules, FUSE bits are refused as Linux refuses
-    /// them. Returns the index after what was decided.
+    /// Decides `count` entries of a ring into `verdicts`. Entries with FUSE bits get EINVAL
+    /// here, as Linux refuses them; where the caller's rules decide fused Compare + Write
+    /// pairs as one, a second pass over the (rare) fused entries decides the pairs.
+    @inline(__always)
+    static func decideRing(_ policy: CompiledPolicy, queue: Queue, handle: HandleContext, entries: RawSpan, count: Int,
+                           verdicts: UnsafeMutablePointer<UInt8>) {
+        for i in 0..<count {
+            verdicts[i] = UInt8(truncatingIfNeeded: policy.decide(SubmissionEntry(entries, index: i), queue: queue, handle: handle).errno)
+        }
+        if queue == .io && policy.allowsFusedCompareWrite(profile: handle.profile) {
+            decideFusedPairs(policy, handle: handle, entries: entries, count: count, verdicts: verdicts)
+        }
+    }
+
+    /// The second pass of `decideRing`: each fused Compare (first half) directly followed by
+    /// a fused Write (second half) is decided as one command, both halves getting the first
+    /// refusal's errno or both passing. A lone half keeps its EINVAL (`flags-not-zero`), as Linux gives.
     @inline(never)
-    static func decideFused(at index: Int, _ policy: CompiledPolicy, queue: Queue, handle: HandleContext,
-                            entries: RawSpan, verdicts: UnsafeMutablePointer<UInt8>) -> Int {
-        let entry = SubmissionEntry(entries, index: index)
-        guard queue == .io && policy.allowsFusedCompareWrite(profile: handle.profile) else {
-            verdicts[index] = UInt8(truncatingIfNeeded: Reason.flagsNotZero.errno)
-            return index &+ 1
-        }
-        if entry.flags & 0x3 == 0x1 && entry.opcode == 0x05 && index &+ 1 < SubmissionEntry.count(in: entries) {
-            let second = SubmissionEntry(entries, index: index &+ 1)
-            if second.flags & 0x3 == 0x2 && second.opcode == 0x01 {
-                let first = policy.decide(entry, queue: queue, handle: handle, fused: true)
-                let then = policy.decide(second, queue: queue, handle: handle, fused: true)
-                let verdict = UInt8(truncatingIfNeeded: (first.isAllowed ? then : first).errno)
-                verdicts[index] = verdict
-                verdicts[index &+ 1] = verdict
-                return index &+ 2
+    static func decideFusedPairs(_ policy: CompiledPolicy, handle: HandleContext, entries: RawSpan, count: Int,
+                                 verdicts: UnsafeMutablePointer<UInt8>) {
+        var i = 0
+        while i &+ 1 < count {
+            let first = SubmissionEntry(entries, index: i)
+            let second = SubmissionEntry(entries, index: i &+ 1)
+            guard first.flags & 0x3 == 0x1 && first.opcode == 0x05 && second.flags & 0x3 == 0x2 && second.opcode == 0x01 else {
+                i &+= 1
+                continue
             }
+            let a = policy.decide(first, queue: .io, handle: handle, fused: true)
+            let b = policy.decide(second, queue: .io, handle: handle, fused: true)
+            let verdict = UInt8(truncatingIfNeeded: (a.isAllowed ? b : a).errno)
+            verdicts[i] = verdict
+            verdicts[i &+ 1] = verdict
+            i &+= 2
         }
-        verdicts[index] = UInt8(truncatingIfNeeded: Reason.fusedHalf.errno)
-        return index &+ 1
     }
 }

@@ -27,7 +27,6 @@ public enum Reason: UInt8, Sendable, Hashable, CaseIterable {
     case badAddress
     case bufferTooShort
     case metadataNotSupported
-    case fusedHalf
 
     // Policy refusals: EACCES.
     case partition
@@ -68,7 +67,6 @@ public enum Reason: UInt8, Sendable, Hashable, CaseIterable {
         case .badAddress: "bad-address"
         case .bufferTooShort: "buffer-too-short"
         case .metadataNotSupported: "metadata-not-supported"
-        case .fusedHalf: "fused-half"
         case .partition: "partition"
         case .fabrics: "fabrics"
         case .vendorSpecific: "vendor-specific"
@@ -97,7 +95,7 @@ public enum Reason: UInt8, Sendable, Hashable, CaseIterable {
         switch self {
         case .allowed, .allowedAndAudited, .privilegedBypass: 0
         case .flagsNotZero, .nsidMismatch, .multipleNamespaces, .submitIOOpcode, .bufferTooShort,
-             .metadataNotSupported, .fusedHalf: EINVAL
+             .metadataNotSupported: EINVAL
         case .noNamespace, .unknownRequest, .notForThisNode: ENOTTY
         case .badHandle: EBADF
         case .badAddress: EFAULT
@@ -196,8 +194,6 @@ extension Reason {
             return "\(s.command) transfers more data than its buffer holds; refused before it reaches the controller (CVE-2023-6238)"
         case .metadataNotSupported:
             return "\(s.command) gives a metadata buffer but the namespace format has no separate metadata"
-        case .fusedHalf:
-            return "\(s.command) is half of a fused pair without its other half; a fused Compare + Write is decided only as a pair"
         case .partition:
             return "\(s.command) is refused through a partition node: passthrough there reaches the whole namespace"
         case .fabrics:
