@@ -291,7 +291,7 @@ public final class Gate: @unchecked Sendable {
                  writeResult: (Completion) -> Void) -> Int32 {
         let reason = snapshot._withUnsafeGuaranteedRef { $0.compiled.decide(e, queue: queue, handle: state.context) }
         if reason != .allowed && reason != .rangeListUnchecked {
-            record(reason, state, queue: queue, opcode: e.opcode, nsid: e.nsid, deciding: snapshot.takeUnretainedValue().compiled)
+            record(reason, state, queue: queue, opcode: e.opcode, nsid: e.nsid, cdw10: e.cdw10, deciding: snapshot.takeUnretainedValue().compiled)
             if !reason.isAllowed { return -reason.errno }
         }
         let needed = TransferLength.of(e, queue: queue, commandSet: state.context.commandSet,

@@ -20,7 +20,8 @@ extension Gate {
     }
 
     /// What a decision about `opcode` on `queue`, naming `nsid`, is about, for its sentence.
-    func subject(queue: Queue, opcode: UInt8, nsid: UInt32, state: HandleState, policy: CompiledPolicy) -> DecisionSubject {
+    func subject(queue: Queue, opcode: UInt8, nsid: UInt32, cdw10: UInt32 = 0, state: HandleState,
+                 policy: CompiledPolicy) -> DecisionSubject {
         let tenant = policy.tenant(at: state.context.tenant)
         var subject = DecisionSubject(
             command: OpcodeTable.displayName(queue: queue, commandSet: state.context.commandSet, opcode: opcode),
@@ -30,16 +31,17 @@ extension Gate {
             capabilityNames: policy.policy.bypassCapabilities.nameList,
             permittedEffects: (tenant?.rules ?? policy.policy.defaultRules).permittedEffects)
         subject.tenant = tenant?.name
+        subject.field = DecisionSubject.filteredField(queue: queue, opcode: opcode, cdw10: cdw10)
         return subject
     }
 
     /// Counts and audits a decision about `opcode` on `queue`, naming `nsid`, made under
     /// `deciding` (the snapshot the command was decided with; the policy in force if nil), so
     /// the event names the tenant and rules that really decided, even during a reload.
-    func record(_ reason: Reason, _ state: HandleState, queue: Queue, opcode: UInt8, nsid: UInt32,
+    func record(_ reason: Reason, _ state: HandleState, queue: Queue, opcode: UInt8, nsid: UInt32, cdw10: UInt32 = 0,
                 deciding: CompiledPolicy? = nil) {
         record(reason, state, command: (queue, opcode, nsid), deciding: deciding, subject: {
-            self.subject(queue: queue, opcode: opcode, nsid: nsid, state: state, policy: $0)
+            self.subject(queue: queue, opcode: opcode, nsid: nsid, cdw10: cdw10, state: state, policy: $0)
         })
     }
 

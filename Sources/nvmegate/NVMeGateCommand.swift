@@ -17,5 +17,5 @@ struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
         abstract: "Check commands against a policy, explain a verdict, lint a policy file.",
-        subcommands: [PolicyCheck.self, PolicyExplain.self, PolicyLint.self])
+        subcommands: [PolicyCheck.self, PolicyExplain.self, PolicyLint.self, PolicyStats.self])
 }
