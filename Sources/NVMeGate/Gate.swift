@@ -244,15 +244,9 @@ public final class Gate: @unchecked Sendable {
         guard let argument else { return -EFAULT }
         var state = handleState
         if queue == .io && state.context.kind == .controller {
-            // NVME_IOCTL_IO_CMD on a controller node: Linux allows it only with exactly one namespace.
-            let namespaces = controller.namespaces()
-            guard let only = namespaces.first else { return -ENOTTY }
-            guard namespaces.count == 1 else { return -EINVAL }
-            state.context.kind = .namespace
-            state.context.nsid = only.nsid
-            state.context.commandSet = only.commandSet
-            state.lbaDataSize = only.lbaDataSize
-            state.metadataSize = only.metadataSize
+            let mapped = onlyNamespace(of: state)
+            guard mapped.errno == 0 else { return -mapped.errno }
+            state = mapped.state
         }
         let command = PassthruCommand(argument, is64: is64)
         // Linux builds its own command from the caller's struct; deciding and executing that
@@ -264,6 +258,22 @@ public final class Gate: @unchecked Sendable {
                     metadata: (command.metadata, UInt64(command.metadataLength)),
                     writeResult: { command.writeResult($0) })
         }
+    }
+
+    /// NVME_IOCTL_IO_CMD on a controller node goes to the controller's only namespace, as in
+    /// Linux: `state` as a handle on that namespace, or errno ENOTTY when there is none and
+    /// EINVAL when there are several (`state` unchanged).
+    func onlyNamespace(of state: HandleState) -> (state: HandleState, errno: Int32) {
+        let namespaces = controller.namespaces()
+        guard let only = namespaces.first else { return (state, ENOTTY) }
+        guard namespaces.count == 1 else { return (state, EINVAL) }
+        var mapped = state
+        mapped.context.kind = .namespace
+        mapped.context.nsid = only.nsid
+        mapped.context.commandSet = only.commandSet
+        mapped.lbaDataSize = only.lbaDataSize
+        mapped.metadataSize = only.metadataSize
+        return (mapped, 0)
     }
 
     func submitIO(_ state: HandleState, _ snapshot: Unmanaged<PolicySnapshot>, _ argument: UnsafeMutableRawPointer?) -> Int32 {
@@ -385,17 +395,13 @@ public final class Gate: @unchecked Sendable {
     public func explain(_ handle: Int32, queue: Queue, command: borrowing SubmissionEntry) -> (reason: Reason, sentence: String)? {
         guard var state = handleState(handle) else { return nil }
         if queue == .io && state.context.kind == .controller {
-            let namespaces = controller.namespaces()
-            if namespaces.count == 1 {
-                state.context.kind = .namespace
-                state.context.nsid = namespaces[0].nsid
-                state.context.commandSet = namespaces[0].commandSet
-            }
+            let mapped = onlyNamespace(of: state)
+            if mapped.errno == 0 { state = mapped.state }
         }
         let compiled = policy
         let reason = compiled.decide(command, queue: queue, handle: state.context)
-        var s = subject(queue: queue, opcode: command.opcode, nsid: command.nsid, state: state, policy: compiled)
-        s.field = DecisionSubject.filteredField(queue: queue, opcode: command.opcode, cdw10: command.cdw10)
+        let s = subject(queue: queue, opcode: command.opcode, nsid: command.nsid, cdw10: command.cdw10, state: state,
+                        policy: compiled)
         return (reason, reason.sentence(s))
     }
 
