@@ -177,18 +177,16 @@ struct IOTransfer {
         }
         if options.dryRun { return }
 
-        var start = timespec(), end = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &start)
+        let start = monotonicNow()
         var failure: DeviceCommandError?
         do {
             try session.submit(options.command(opcode: opcode, nsid: nsid), queue: .io, data: &data, metadata: &metadata)
         } catch {
             failure = error
         }
-        clock_gettime(CLOCK_MONOTONIC, &end)
+        let end = monotonicNow()
         if options.latency {   // printed whatever the outcome, as nvme-cli does
-            let micros = (end.tv_sec - start.tv_sec) * 1_000_000 + (end.tv_nsec - start.tv_nsec) / 1000
-            try printOutput(" latency: \(name): \(micros) us\n")
+            try printOutput(" latency: \(name): \(microseconds(from: start, to: end)) us\n")
         }
         if let failure { throw failure }
         if !sendsData {

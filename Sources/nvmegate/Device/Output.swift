@@ -103,6 +103,18 @@ func hexDump(_ bytes: [UInt8]) -> String {
     return String(decoding: out, as: UTF8.self)
 }
 
+/// The monotonic clock now, for `--latency`.
+func monotonicNow() -> timespec {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now
+}
+
+/// Microseconds from `start` to `end` (both from `monotonicNow`).
+func microseconds(from start: timespec, to end: timespec) -> Int {
+    (end.tv_sec - start.tv_sec) * 1_000_000 + (end.tv_nsec - start.tv_nsec) / 1000
+}
+
 /// Writes all of `bytes` to standard output.
 func writeStandardOutput(_ bytes: [UInt8]) throws(CLIError) {
     var buffer = StandardOutputBuffer()

@@ -84,13 +84,11 @@ func runPassthru(_ options: PassthruOptions, device: DeviceOptions, queue: Queue
         for i in 0..<min(input.count, metadata.count) { metadata[i] = input[i] }
     }
     let session = try DeviceSession(device, writable: options.writesData, commandName: "passthru")
-    var start = timespec(), end = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &start)
+    let start = monotonicNow()
     let result = try session.submit(command, queue: queue, data: &data, metadata: &metadata)
-    clock_gettime(CLOCK_MONOTONIC, &end)
+    let end = monotonicNow()
     if options.latency {
-        let micros = (end.tv_sec - start.tv_sec) * 1_000_000 + (end.tv_nsec - start.tv_nsec) / 1000
-        try printOutput("latency: \(commandName): \(micros) us\n")
+        try printOutput("latency: \(commandName): \(microseconds(from: start, to: end)) us\n")
     }
     let name = OpcodeTable.info(queue: queue, commandSet: .nvm, opcode: command.opcode)?.name ?? "Vendor Specific"
     let resultHex = String(result, radix: 16)
