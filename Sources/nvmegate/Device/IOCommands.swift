@@ -43,23 +43,13 @@ enum IOSupport {
 
     /// Identify Namespace (CNS 00h) for `nsid`: the 4 KiB structure.
     static func identifyNamespace(_ session: DeviceSession, _ nsid: UInt32) throws(DeviceCommandError) -> [UInt8] {
-        var data = [UInt8](repeating: 0, count: 4096)
-        try session.submit(SubmissionQueueEntry(opcode: AdminOpcode.identify.rawValue, nsid: nsid,
-                                                cdw10: UInt32(IdentifyCNS.namespace.rawValue)),
-                           queue: .admin, data: &data)
-        return data
-    }
-
-    /// The LBA format in use (FLBAS bits 3:0, and 6:5 above 16 formats) of an Identify Namespace structure.
-    static func formatInUse(_ identify: [UInt8]) -> Int {
-        let flbas = Int(identify[26])
-        return flbas & 0xF | (flbas >> 5 & 0x3) << 4
+        try IdentifyCommands.identify(session, cns: .namespace, nsid: nsid)
     }
 
     /// The logical block size in bytes (2^LBADS of the format in use), as libnvme's
     /// nvme_get_logical_block_size reads it.
     static func logicalBlockSize(_ identify: [UInt8]) throws(DeviceCommandError) -> UInt64 {
-        let lbads = identify[128 + 4 * formatInUse(identify) + 2]
+        let lbads = identify[128 + 4 * IdentifyCommands.formatInUse(flbas: identify[26]) + 2]
         guard (9...31).contains(lbads) else {
             throw DeviceCommandError("identify namespace: LBA data size 2^\(lbads) is not a usable block size")
         }
@@ -68,7 +58,7 @@ enum IOSupport {
 
     /// Metadata bytes per block (MS) of the format in use.
     static func metadataSize(_ identify: [UInt8]) -> UInt64 {
-        UInt64(identify.le(128 + 4 * formatInUse(identify), as: UInt16.self))
+        UInt64(identify.le(128 + 4 * IdentifyCommands.formatInUse(flbas: identify[26]), as: UInt16.self))
     }
 
     /// Up to `limit` bytes from the file at `path`, or from standard input when `path` is nil:

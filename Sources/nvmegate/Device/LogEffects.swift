@@ -41,10 +41,7 @@ struct LogEffectsCommand: ParsableCommand {
     /// sent (so none lands in its error log); where they are refused, NVM alone.
     static func supportedCommandSets(_ session: DeviceSession) -> [UInt8] {
         func identify(_ cns: IdentifyCNS, nsid: UInt32 = 0) -> [UInt8]? {
-            var data = [UInt8](repeating: 0, count: 4096)
-            let command = SubmissionQueueEntry(opcode: AdminOpcode.identify.rawValue, nsid: nsid, cdw10: UInt32(cns.rawValue))
-            do { try session.submit(command, queue: .admin, data: &data) } catch { return nil }
-            return data
+            try? IdentifyCommands.identify(session, cns: cns, nsid: nsid)
         }
         var sets: Set<UInt8> = [CommandSet.nvm.rawValue]
         guard let controller = identify(.controller), controller.le(80, as: UInt32.self) >= 0x0001_0300,

@@ -123,11 +123,9 @@ struct LogErrorCommand: ParsableCommand {
             guard logEntries.value != 0 else { throw DeviceCommandError("non-zero log-entries is required param") }
             let session = try DeviceSession(device, writable: false, commandName: "error log")
             // As nvme-cli: no more entries than Identify Controller's ELPE (0's based) allows.
-            var identify = [UInt8](repeating: 0, count: 4096)
+            let identify: [UInt8]
             do {
-                try session.submit(SubmissionQueueEntry(opcode: AdminOpcode.identify.rawValue,
-                                                        cdw10: UInt32(IdentifyCNS.controller.rawValue)),
-                                   queue: .admin, data: &identify)
+                identify = try IdentifyCommands.identify(session, cns: .controller)
             } catch let error as DeviceCommandError where error.status != nil {
                 throw DeviceCommandError("could not identify controller")
             }

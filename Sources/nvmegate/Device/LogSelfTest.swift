@@ -149,9 +149,7 @@ struct LogDeviceSelfTestCommand: ParsableCommand {
     /// Polls the self-test log once a second until no operation is in progress, drawing
     /// nvme-cli's progress bar; gives up after the controller's EDSTT (minutes) plus a minute.
     private func waitForCompletion(_ session: DeviceSession) throws {
-        var identify = [UInt8](repeating: 0, count: 4096)
-        try session.submit(SubmissionQueueEntry(opcode: AdminOpcode.identify.rawValue, cdw10: UInt32(IdentifyCNS.controller.rawValue)),
-                           queue: .admin, data: &identify)
+        let identify = try IdentifyCommands.identify(session, cns: .controller)
         let limit = Int(identify.le(316, as: UInt16.self)) * 60 + 60
         try printOutput("Waiting for self test completion...\n")
         let spinner = Array("-\\|/")
