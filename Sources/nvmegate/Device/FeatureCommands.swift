@@ -88,8 +88,8 @@ struct FeatureGet: ParsableCommand {
     /// decoded fields (-H) or a hex dump of the data; or with -b the data alone.
     func printAnswer(_ fid: UInt8, _ select: UInt8, _ answer: Answer) throws(CLIError) {
         if rawBinary && !answer.data.isEmpty { return try writeStandardOutput(answer.data) }
-        var text = "get-feature:\(IOSupport.alternateHex(fid, width: fid != 0 ? 4 : 2)) (\(FeatureFields.name(fid))), "
-            + "\(FeatureFields.selectName(select)) value:\(IOSupport.alternateHex(answer.result, width: answer.result != 0 ? 10 : 8))\n"
+        var text = "get-feature:\(CFormat.alternateHex(fid, width: fid != 0 ? 4 : 2)) (\(FeatureFields.name(fid))), "
+            + "\(FeatureFields.selectName(select)) value:\(CFormat.alternateHex(answer.result, width: answer.result != 0 ? 10 : 8))\n"
         if select == 3 {
             text += FeatureFields.capabilities(answer.result)
         } else if humanReadable {
@@ -157,10 +157,10 @@ struct FeatureSet: ParsableCommand {
                                                cdw11: UInt32(truncatingIfNeeded: value.value), cdw12: cdw12.value,
                                                cdw14: UInt32(uuidIndex.value))
             let result = try session.submit(command, queue: .admin, data: &data)
-            var text = "set-feature:\(IOSupport.alternateHex(fid, width: 4)) (\(FeatureFields.name(fid))), "
-                + "value:\(IOSupport.alternateHex(value.value, width: value.value != 0 ? 10 : 8)), "
-                + "cdw12:\(IOSupport.alternateHex(cdw12.value, width: cdw12.value != 0 ? 10 : 8)), "
-                + "save:\(IOSupport.alternateHex(save ? 1 : 0))\n"
+            var text = "set-feature:\(CFormat.alternateHex(fid, width: 4)) (\(FeatureFields.name(fid))), "
+                + "value:\(CFormat.alternateHex(value.value, width: value.value != 0 ? 10 : 8)), "
+                + "cdw12:\(CFormat.alternateHex(cdw12.value, width: cdw12.value != 0 ? 10 : 8)), "
+                + "save:\(CFormat.alternateHex(save ? 1 : 0))\n"
             if FeatureID(rawValue: fid) == .lbaStatusInformationAttributes { text += FeatureFields.lbaStatusInterval(result) }
             if !data.isEmpty {
                 text += FeatureID(rawValue: fid) == .lbaRangeType ? FeatureFields.lbaRanges(data, last: Int(result & 0x3F))

@@ -237,13 +237,13 @@ enum FeatureFields {
             case 0x80...: "Vendor Specific"
             default: "Reserved"
             }
-            text += "\ttype       : \(IOSupport.alternateHex(type)) - \(typeName)\n"
-            text += "\tattributes : \(IOSupport.alternateHex(attributes)) - "
+            text += "\ttype       : \(CFormat.alternateHex(type)) - \(typeName)\n"
+            text += "\tattributes : \(CFormat.alternateHex(attributes)) - "
                 + (attributes & 1 != 0 ? "LBA range may be overwritten" : "LBA range should not be overwritten") + ", "
                 + (attributes & 2 != 0 ? "LBA range should be hidden from the OS/EFI/BIOS"
                                        : "LBA range should be visible from the OS/EFI/BIOS") + "\n"
-            text += "\tslba       : \(IOSupport.alternateHex(data.le(entry + 16, as: UInt64.self)))\n"
-            text += "\tnlb        : \(IOSupport.alternateHex(data.le(entry + 24, as: UInt64.self)))\n"
+            text += "\tslba       : \(CFormat.alternateHex(data.le(entry + 16, as: UInt64.self)))\n"
+            text += "\tnlb        : \(CFormat.alternateHex(data.le(entry + 24, as: UInt64.self)))\n"
             text += "\tguid       : " + data[(entry + 32)..<(entry + 48)].map { hexPair($0) }.joined() + "\n"
         }
         return text

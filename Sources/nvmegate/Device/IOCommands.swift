@@ -88,19 +88,6 @@ enum IOSupport {
         if let path { try writeFile(path, bytes) } else { try writeStandardOutput(bytes) }
     }
 
-    /// C's `%#0*x`: "0x" and the hex digits zero-padded to `width` characters in all, except
-    /// that zero has no "0x" and is all zeroes ("00000000").
-    static func alternateHex<Value: BinaryInteger>(_ value: Value, width: Int) -> String {
-        let digits = String(value, radix: 16)
-        if value == 0 { return String(repeating: "0", count: max(width, 1)) }
-        return "0x" + String(repeating: "0", count: max(0, width - 2 - digits.count)) + digits
-    }
-
-    /// C's `%#x`: "0x1f", and "0" for zero.
-    static func alternateHex<Value: BinaryInteger>(_ value: Value) -> String {
-        value == 0 ? "0" : "0x" + String(value, radix: 16)
-    }
-
     /// nvme-cli's check of end-to-end protection tags for a format without protection
     /// information (STS 0, PIF 0, as the targets' formats are): no storage tag, and a
     /// reference tag that fits 32 bits.

@@ -87,10 +87,7 @@ struct IOTransferOptions: ParsableArguments {
 
     /// nvme-cli's --show-command listing.
     func listing(opcode: IOOpcode, nsid: UInt32, dataAddress: UInt, metadataAddress: UInt) -> String {
-        func hex<V: BinaryInteger>(_ v: V, _ width: Int) -> String {
-            let digits = String(v, radix: 16)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
+        func hex<V: BinaryInteger>(_ v: V, _ width: Int) -> String { CFormat.hex(v, width: width) }
         let entry = command(opcode: opcode, nsid: nsid)
         return """
             opcode       : \(hex(opcode.rawValue, 2))

@@ -1,6 +1,6 @@
 /// One line of nvme-cli's `-H` decoding: `  [hi:lo] : <%#x value>\t<meaning>`.
 private func row(_ bits: String, _ value: UInt64, _ meaning: String, indent: Int = 2) -> String {
-    String(repeating: " ", count: indent) + "[\(bits)] : " + IdentifyCommands.hex(value) + "\t" + meaning + "\n"
+    String(repeating: " ", count: indent) + "[\(bits)] : " + CFormat.alternateHex(value) + "\t" + meaning + "\n"
 }
 
 /// `<feature> Supported` or `<feature> Not Supported`, as nvme-cli's `%sSupported`.

@@ -117,7 +117,7 @@ extension IdentifyCommands {
         /// The field of `kind` at `offset` as nvme-cli's normal output prints it.
         func shown(_ offset: Int, _ kind: Kind) -> String {
             switch kind {
-            case .hex(let size): IdentifyCommands.hex(integer(offset, size: size))
+            case .hex(let size): CFormat.alternateHex(integer(offset, size: size))
             case .decimal(let size): String(integer(offset, size: size))
             case .text(let length), .nqn(let length): bytes.ascii(offset, length)
             case .ieee: IdentifyCommands.hexDigits([bytes[offset + 2], bytes[offset + 1], bytes[offset]], 0, 3)

@@ -78,7 +78,7 @@ extension IdentifyCommands {
                 }
                 try checkFields(format)
                 guard force else {
-                    throw DeviceCommandError("format: refusing to format \(session.node), namespace \(IdentifyCommands.hex(nsid)) without --force: nvme-cli would give 10 seconds to press Ctrl-C, nvmegate cannot ask; pass --force to format (it may irrevocably delete the namespace's data)")
+                    throw DeviceCommandError("format: refusing to format \(session.node), namespace \(CFormat.alternateHex(nsid)) without --force: nvme-cli would give 10 seconds to press Ctrl-C, nvmegate cannot ask; pass --force to format (it may irrevocably delete the namespace's data)")
                 }
                 let cdw10 = UInt32(format & 0xF) | UInt32(ms.value) << 4 | UInt32(pi.value) << 5 | UInt32(pil.value) << 8
                     | UInt32(ses.value) << 9 | UInt32(format >> 4 & 0x3) << 12

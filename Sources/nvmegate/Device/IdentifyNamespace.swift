@@ -78,7 +78,7 @@ extension IdentifyCommands {
                 case "nsattr": out += "nsattr\t: \(integer(name))\n"
                 default:
                     let value = integer(name)
-                    out += IdentifyCommands.line(name, Self.hexFields.contains(name) ? IdentifyCommands.hex(value) : String(value), width: 8)
+                    out += IdentifyCommands.line(name, Self.hexFields.contains(name) ? CFormat.alternateHex(value) : String(value), width: 8)
                     if human, let decode = NamespaceBitFields.decoders[name] { out += decode(value) + "\n" }
                 }
             }
@@ -88,12 +88,12 @@ extension IdentifyCommands {
                 let marker = i == inUse ? "(in use)" : ""
                 if human {
                     let performance = rp == 3 ? "Degraded" : rp == 2 ? "Good" : rp == 1 ? "Better" : "Best"
-                    out += "LBA Format \(IdentifyCommands.padLeft(String(i), 2)) : Metadata Size: \(IdentifyCommands.padRight(String(ms), 3)) bytes"
-                        + " - Data Size: \(IdentifyCommands.padRight(ds < 64 ? String(UInt64(1) << ds) : "0", 2)) bytes"
-                        + " - Relative Performance: \(IdentifyCommands.hex(rp)) \(performance) \(marker)\n"
+                    out += "LBA Format \(CFormat.rightJustified(String(i), 2)) : Metadata Size: \(CFormat.leftJustified(String(ms), 3)) bytes"
+                        + " - Data Size: \(CFormat.leftJustified(ds < 64 ? String(UInt64(1) << ds) : "0", 2)) bytes"
+                        + " - Relative Performance: \(CFormat.alternateHex(rp)) \(performance) \(marker)\n"
                 } else {
-                    out += "lbaf \(IdentifyCommands.padLeft(String(i), 2)) : ms:\(IdentifyCommands.padRight(String(ms), 3))"
-                        + " lbads:\(IdentifyCommands.padRight(String(ds), 2)) rp:\(IdentifyCommands.hex(rp)) \(marker)\n"
+                    out += "lbaf \(CFormat.rightJustified(String(i), 2)) : ms:\(CFormat.leftJustified(String(ms), 3))"
+                        + " lbads:\(CFormat.leftJustified(String(ds), 2)) rp:\(CFormat.alternateHex(rp)) \(marker)\n"
                 }
             }
             if vendorSpecific { out += "vs[]:\n" + hexDump(Array(bytes[384..<4096])) }

@@ -49,7 +49,7 @@ extension IdentifyCommands {
                 case .normal:
                     var out = ""
                     for (i, nsid) in entries.enumerated() where nsid != 0 {
-                        out += "[\(IdentifyCommands.padLeft(String(i), 4))]:\(IdentifyCommands.hex(nsid))\n"
+                        out += "[\(CFormat.rightJustified(String(i), 4))]:\(CFormat.alternateHex(nsid))\n"
                     }
                     try printOutput(out)
                 }
@@ -93,7 +93,7 @@ extension IdentifyCommands {
                 case (3, 16): found.append(Descriptor(location: position, type: type, length: length, name: "uuid",
                                                       value: IdentifyCommands.uuid(data, value)))
                 case (4, 1): found.append(Descriptor(location: position, type: type, length: length, name: "csi",
-                                                     value: IdentifyCommands.hex(data[value])))
+                                                     value: CFormat.alternateHex(data[value])))
                 default: break   // unknown types are skipped, as nvme-cli does
                 }
                 position = value + Int(length)

@@ -44,11 +44,6 @@ extension IdentifyCommands {
 
     // MARK: printf, as nvme-cli uses it
 
-    /// C's `%#x`: "0" for zero, else "0x" and lowercase hex digits.
-    static func hex<Value: BinaryInteger>(_ value: Value) -> String {
-        value == 0 ? "0" : "0x" + String(value, radix: 16)
-    }
-
     /// The 128-bit little-endian integer at `offset` of `bytes` in decimal (nvme-cli's
     /// capacity fields, and its JSON uint128 strings).
     static func decimal128(_ bytes: [UInt8], _ offset: Int) -> String {
@@ -86,19 +81,9 @@ extension IdentifyCommands {
         return parts.joined(separator: "-")
     }
 
-    /// `text` right-aligned in `width` columns (printf's `%4d`).
-    static func padLeft(_ text: String, _ width: Int) -> String {
-        String(repeating: " ", count: max(0, width - text.count)) + text
-    }
-
-    /// `text` left-aligned in `width` columns (printf's `%-3d`).
-    static func padRight(_ text: String, _ width: Int) -> String {
-        text + String(repeating: " ", count: max(0, width - text.count))
-    }
-
     /// nvme-cli's `name : value` line: the name padded to `width` columns.
     static func line(_ name: String, _ value: String, width: Int) -> String {
-        padRight(name, width) + ": " + value + "\n"
+        CFormat.leftJustified(name, width) + ": " + value + "\n"
     }
 }
 

@@ -82,10 +82,10 @@ struct LogEffectsCommand: ParsableCommand {
     /// One supported entry: `ACS<opc>  [<name>] <dword>`, with -H its decoded bits.
     private static func row(_ queue: Queue, _ opcode: UInt8, _ effects: CommandEffects, human: Bool) -> String? {
         guard effects.isSupported else { return nil }
-        let label = queue == .admin ? "ACS" + LogFormat.leftJustified(String(opcode), 6)
-                                    : "IOCS" + LogFormat.leftJustified(String(opcode), 5)
-        var text = label + "[" + LogFormat.leftJustified(LogCommandNames.name(queue, opcode), 32) + "] "
-            + LogFormat.hex(effects.rawValue, width: 8)
+        let label = queue == .admin ? "ACS" + CFormat.leftJustified(String(opcode), 6)
+                                    : "IOCS" + CFormat.leftJustified(String(opcode), 5)
+        var text = label + "[" + CFormat.leftJustified(LogCommandNames.name(queue, opcode), 32) + "] "
+            + CFormat.hex(effects.rawValue, width: 8)
         if human {
             func bit(_ name: String, _ flag: CommandEffects) -> String { "  " + name + (effects.contains(flag) ? "+" : "-") }
             text += "  CSUPP+" + bit("LBCC", .logicalBlockContentChange) + bit("NCC", .namespaceCapabilityChange)

@@ -41,8 +41,8 @@ struct LogFirmwareSlotCommand: ParsableCommand {
 
     /// nvme-cli's `nvme_show_fw_log` text.
     static func text(_ log: [UInt8], device: String) -> String {
-        var lines = ["Firmware Log for device:\(device)", "afi  : " + LogFormat.alternateHex(log[0])]
-        for r in revisions(log) { lines.append("frs\(r.slot) : " + LogFormat.alternateHex(r.value, width: 16) + " (\(r.text))") }
+        var lines = ["Firmware Log for device:\(device)", "afi  : " + CFormat.alternateHex(log[0])]
+        for r in revisions(log) { lines.append("frs\(r.slot) : " + CFormat.alternateHex(r.value, width: 16) + " (\(r.text))") }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -92,7 +92,7 @@ struct LogFirmwareDownloadCommand: ParsableCommand {
             while position < UInt64(size) {
                 let length = min(chunk, Int(UInt64(size) - position))
                 if progress {
-                    try printOutput("Firmware download: transferring 0x\(LogFormat.hex(position, width: 8))/0x\(LogFormat.hex(size, width: 8)) bytes: "
+                    try printOutput("Firmware download: transferring 0x\(CFormat.hex(position, width: 8))/0x\(CFormat.hex(size, width: 8)) bytes: "
                                     + Self.percent(position, of: UInt64(size)) + "%\r")
                 }
                 var data = try image.read(at: position, count: length)
@@ -116,7 +116,7 @@ struct LogFirmwareDownloadCommand: ParsableCommand {
                                            cdw10: UInt32(data.count / 4) - 1, cdw11: UInt32(truncatingIfNeeded: position >> 2))
         let tries = 3
         for attempt in 0..<tries {
-            if attempt > 0 { printStandardError("retrying offset \(LogFormat.hex(position)) (\(attempt)/\(tries))") }
+            if attempt > 0 { printStandardError("retrying offset \(CFormat.hex(position)) (\(attempt)/\(tries))") }
             do {
                 try session.submit(command, queue: .admin, data: &data)
                 return
@@ -124,7 +124,7 @@ struct LogFirmwareDownloadCommand: ParsableCommand {
                 let overwrite = error.status.map { $0.type == .commandSpecific && $0.code == NVMeStatus.overlappingRange.code } ?? false
                 if overwrite && ignoreOverwrite { return }
                 if progress { try printOutput("\n") }
-                printStandardError("fw-download: error on offset 0x\(LogFormat.hex(position, width: 8))/0x\(LogFormat.hex(imageSize, width: 8))")
+                printStandardError("fw-download: error on offset 0x\(CFormat.hex(position, width: 8))/0x\(CFormat.hex(imageSize, width: 8))")
                 printStandardError(error.description)
                 if overwrite { printStandardError("Use --ignore-ovr to ignore overwrite errors") }
                 if overwrite || error.status?.doNotRetry == true { break }

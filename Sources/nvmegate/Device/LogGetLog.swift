@@ -58,7 +58,7 @@ struct LogGetLogCommand: ParsableCommand {
                 try writeStandardOutput(log)
             } else {
                 try printOutput("Device:\(LogFormat.deviceName(session)) log-id:\(id) namespace-id:"
-                                + LogFormat.alternateHex(namespaceID.value) + "\n" + hexDump(log))
+                                + CFormat.alternateHex(namespaceID.value) + "\n" + hexDump(log))
             }
         }
     }

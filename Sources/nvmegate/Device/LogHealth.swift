@@ -57,8 +57,8 @@ struct LogSmartCommand: ParsableCommand {
     /// nvme-cli's `nvme_show_smart_log` text.
     static func text(_ log: [UInt8], device: String, nsid: UInt32, human: Bool) -> String {
         let warning = log[0]
-        var lines = ["Smart Log for NVME device:\(device) namespace-id:\(LogFormat.hex(nsid))",
-                     "critical_warning\t\t\t: \(LogFormat.alternateHex(warning))"]
+        var lines = ["Smart Log for NVME device:\(device) namespace-id:\(CFormat.hex(nsid))",
+                     "critical_warning\t\t\t: \(CFormat.alternateHex(warning))"]
         if human {
             for (bit, name) in warningBits.enumerated() { lines.append("      \(name.text): \(warning >> bit & 1)") }
         }
@@ -66,7 +66,7 @@ struct LogSmartCommand: ParsableCommand {
             "temperature\t\t\t\t: " + LogFormat.temperature(kelvin: log.le(1, as: UInt16.self)),
             "available_spare\t\t\t\t: \(log[3])%", "available_spare_threshold\t\t: \(log[4])%",
             "percentage_used\t\t\t\t: \(log[5])%",
-            "endurance group critical warning summary: " + LogFormat.alternateHex(log[6]),
+            "endurance group critical warning summary: " + CFormat.alternateHex(log[6]),
         ]
         lines += counters.map { $0.text + ": " + LogFormat.decimal128(log, at: $0.offset) }
         lines.append("Warning Temperature Time\t\t: \(log.le(192, as: UInt32.self))")
@@ -163,16 +163,16 @@ struct LogErrorCommand: ParsableCommand {
                 " Entry[" + String(repeating: " ", count: max(0, 2 - index.count)) + index + "]   ", rule,
                 "error_count\t: \(log.le(o, as: UInt64.self))",
                 "sqid\t\t: \(log.le(o + 8, as: UInt16.self))",
-                "cmdid\t\t: " + LogFormat.alternateHex(log.le(o + 10, as: UInt16.self)),
-                "status_field\t: " + LogFormat.alternateHex(status) + "(" + LogFormat.statusText(NVMeStatus(rawValue: status)) + ")",
-                "phase_tag\t: " + LogFormat.alternateHex(log.le(o + 12, as: UInt16.self) & 1),
-                "parm_err_loc\t: " + LogFormat.alternateHex(log.le(o + 14, as: UInt16.self)),
-                "lba\t\t: " + LogFormat.alternateHex(log.le(o + 16, as: UInt64.self)),
-                "nsid\t\t: " + LogFormat.alternateHex(log.le(o + 24, as: UInt32.self)),
+                "cmdid\t\t: " + CFormat.alternateHex(log.le(o + 10, as: UInt16.self)),
+                "status_field\t: " + CFormat.alternateHex(status) + "(" + LogFormat.statusText(NVMeStatus(rawValue: status)) + ")",
+                "phase_tag\t: " + CFormat.alternateHex(log.le(o + 12, as: UInt16.self) & 1),
+                "parm_err_loc\t: " + CFormat.alternateHex(log.le(o + 14, as: UInt16.self)),
+                "lba\t\t: " + CFormat.alternateHex(log.le(o + 16, as: UInt64.self)),
+                "nsid\t\t: " + CFormat.alternateHex(log.le(o + 24, as: UInt32.self)),
                 "vs\t\t: \(log[o + 28])",
                 "trtype\t\t: " + transportType(log[o + 29]),
-                "cs\t\t: " + LogFormat.alternateHex(log.le(o + 32, as: UInt64.self)),
-                "trtype_spec_info: " + LogFormat.alternateHex(log.le(o + 40, as: UInt16.self)),
+                "cs\t\t: " + CFormat.alternateHex(log.le(o + 32, as: UInt64.self)),
+                "trtype_spec_info: " + CFormat.alternateHex(log.le(o + 40, as: UInt16.self)),
                 rule,
             ]
         }

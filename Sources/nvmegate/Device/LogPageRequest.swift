@@ -95,32 +95,8 @@ enum LogCommandNames {
     }
 }
 
-/// The printf conversions nvme-cli's log output is made of.
+/// The rest of what nvme-cli's log output is made of (printf conversions are `CFormat`'s).
 enum LogFormat {
-    /// C's `%x`.
-    static func hex<Value: BinaryInteger>(_ value: Value) -> String { String(value, radix: 16) }
-
-    /// C's `%#x`: "0x1f", and a bare "0" for zero.
-    static func alternateHex<Value: BinaryInteger>(_ value: Value) -> String {
-        value == 0 ? "0" : "0x" + String(value, radix: 16)
-    }
-
-    /// C's `%0Nx`.
-    static func hex<Value: BinaryInteger>(_ value: Value, width: Int) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
-    }
-
-    /// C's `%#0Nx`: the width counts the "0x"; zero has no prefix.
-    static func alternateHex<Value: BinaryInteger>(_ value: Value, width: Int) -> String {
-        value == 0 ? hex(value, width: width) : "0x" + hex(value, width: width - 2)
-    }
-
-    /// C's `%-Ns` (`%-Nd` for numbers): left-justified in `width` columns.
-    static func leftJustified(_ text: String, _ width: Int) -> String {
-        text + String(repeating: " ", count: max(0, width - text.count))
-    }
-
     /// The 128-bit little-endian counter at `offset` in decimal (SMART's data units and
     /// command counts; nvme-cli's `%'.0Lf` in the C locale, exact where a long double is).
     static func decimal128(_ bytes: [UInt8], at offset: Int) -> String {

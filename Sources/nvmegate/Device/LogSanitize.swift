@@ -56,7 +56,7 @@ struct LogSanitizeStatusCommand: ParsableCommand {
         let progress = log.le(0, as: UInt16.self), sstat = log.le(2, as: UInt16.self)
         var text = "Sanitize Progress                      (SPROG) :  \(progress)"
         text += human && sstat & 0x7 == 2 ? "\t(" + percent(progress) + "%)\n" : "\n"
-        text += "Sanitize Status                        (SSTAT) :  " + LogFormat.alternateHex(sstat & 0x7) + "\n"
+        text += "Sanitize Status                        (SSTAT) :  " + CFormat.alternateHex(sstat & 0x7) + "\n"
         if human {
             text += "\t[2:0]\t" + statusText(sstat) + "\n"
             text += "\t[7:3]\tNumber of completed passes if most recent operation was overwrite:\t\(sstat >> 3 & 0x1F)\n"
@@ -64,7 +64,7 @@ struct LogSanitizeStatusCommand: ParsableCommand {
                 ? "Global Data Erased set: no NS LB in the NVM subsystem has been written to and no PMR in the NVM subsystem has been enabled"
                 : "Global Data Erased cleared: a NS LB in the NVM subsystem has been written to or a PMR in the NVM subsystem has been enabled") + "\n"
         }
-        text += "Sanitize Command Dword 10 Information (SCDW10) :  " + LogFormat.alternateHex(log.le(4, as: UInt32.self)) + "\n"
+        text += "Sanitize Command Dword 10 Information (SCDW10) :  " + CFormat.alternateHex(log.le(4, as: UInt32.self)) + "\n"
         for estimate in estimates {
             let value = log.le(estimate.offset, as: UInt32.self)
             text += estimate.text + ":  \(value)" + (value == 0xFFFF_FFFF ? " (No time period reported)" : "") + "\n"

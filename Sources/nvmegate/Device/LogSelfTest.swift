@@ -58,17 +58,17 @@ struct LogSelfTestCommand: ParsableCommand {
 
     /// nvme-cli's `nvme_show_self_test_log` text.
     static func text(_ log: [UInt8], entries: Int, device: String, verbose: Bool) -> String {
-        var lines = ["Device Self Test Log for NVME device:\(device)", "Current operation  : " + LogFormat.alternateHex(log[0]),
+        var lines = ["Device Self Test Log for NVME device:\(device)", "Current operation  : " + CFormat.alternateHex(log[0]),
                      "Current Completion : \(log[1])%"]
         for i in 0..<entries {
             let o = 4 + 28 * i
             let result = Int(log[o] & 0xF), code = log[o] >> 4, vdi = log[o + 2]
             lines.append("Self Test Result[\(i)]:")
             // nvme-cli falls back to its table's last entry where it has no words.
-            lines.append("  Operation Result             : " + LogFormat.alternateHex(result)
+            lines.append("  Operation Result             : " + CFormat.alternateHex(result)
                          + (verbose ? " " + (results[result] ?? Self.entryNotUsed) : ""))
             if result == 0xF { continue }
-            var codeLine = "  Self Test Code               : " + LogFormat.hex(code)
+            var codeLine = "  Self Test Code               : " + CFormat.hex(code)
             if verbose {
                 switch code {
                 case 1: codeLine += " Short device self-test operation"
@@ -78,18 +78,18 @@ struct LogSelfTestCommand: ParsableCommand {
                 }
             }
             lines.append(codeLine)
-            if result == 7 { lines.append("  Segment Number               : " + LogFormat.alternateHex(log[o + 1])) }
-            lines.append("  Valid Diagnostic Information : " + LogFormat.alternateHex(vdi))
-            lines.append("  Power on hours (POH)         : " + LogFormat.alternateHex(log.le(o + 4, as: UInt64.self)))
-            if vdi & 1 != 0 { lines.append("  Namespace Identifier         : " + LogFormat.alternateHex(log.le(o + 12, as: UInt32.self))) }
-            if vdi & 2 != 0 { lines.append("  Failing LBA                  : " + LogFormat.alternateHex(log.le(o + 16, as: UInt64.self))) }
-            if vdi & 4 != 0 { lines.append("  Status Code Type             : " + LogFormat.alternateHex(log[o + 24])) }
+            if result == 7 { lines.append("  Segment Number               : " + CFormat.alternateHex(log[o + 1])) }
+            lines.append("  Valid Diagnostic Information : " + CFormat.alternateHex(vdi))
+            lines.append("  Power on hours (POH)         : " + CFormat.alternateHex(log.le(o + 4, as: UInt64.self)))
+            if vdi & 1 != 0 { lines.append("  Namespace Identifier         : " + CFormat.alternateHex(log.le(o + 12, as: UInt32.self))) }
+            if vdi & 2 != 0 { lines.append("  Failing LBA                  : " + CFormat.alternateHex(log.le(o + 16, as: UInt64.self))) }
+            if vdi & 4 != 0 { lines.append("  Status Code Type             : " + CFormat.alternateHex(log[o + 24])) }
             if vdi & 8 != 0 {
                 let status = NVMeStatus(rawValue: UInt16(log[o + 24] & 7) << 8 | UInt16(log[o + 25]))
-                lines.append("  Status Code                  : " + LogFormat.alternateHex(log[o + 25])
+                lines.append("  Status Code                  : " + CFormat.alternateHex(log[o + 25])
                              + (verbose ? " " + LogFormat.statusText(status) : ""))
             }
-            lines.append("  Vendor Specific              : " + LogFormat.alternateHex(log[o + 26]) + " " + LogFormat.alternateHex(log[o + 27]))
+            lines.append("  Vendor Specific              : " + CFormat.alternateHex(log[o + 26]) + " " + CFormat.alternateHex(log[o + 27]))
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -74,6 +74,38 @@ indirect enum JSONOutput {
     }
 }
 
+/// The printf conversions nvme-cli's output is made of, for output that must match it.
+enum CFormat {
+    /// C's `%x`.
+    static func hex<Value: BinaryInteger>(_ value: Value) -> String { String(value, radix: 16) }
+
+    /// C's `%#x`: "0x1f", and a bare "0" for zero.
+    static func alternateHex<Value: BinaryInteger>(_ value: Value) -> String {
+        value == 0 ? "0" : "0x" + String(value, radix: 16)
+    }
+
+    /// C's `%0Nx`.
+    static func hex<Value: BinaryInteger>(_ value: Value, width: Int) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+
+    /// C's `%#0Nx`: the width counts the "0x"; zero has no prefix.
+    static func alternateHex<Value: BinaryInteger>(_ value: Value, width: Int) -> String {
+        value == 0 ? hex(value, width: width) : "0x" + hex(value, width: width - 2)
+    }
+
+    /// C's `%-Ns` (`%-Nd` for numbers): left-justified in `width` columns.
+    static func leftJustified(_ text: String, _ width: Int) -> String {
+        text + String(repeating: " ", count: max(0, width - text.count))
+    }
+
+    /// C's `%Ns` (`%Nd`): right-justified in `width` columns.
+    static func rightJustified(_ text: String, _ width: Int) -> String {
+        String(repeating: " ", count: max(0, width - text.count)) + text
+    }
+}
+
 /// nvme-cli's hex dump (`d()`): a column header, then 16 bytes a line with the offset and
 /// the printable characters.
 func hexDump(_ bytes: [UInt8]) -> String {

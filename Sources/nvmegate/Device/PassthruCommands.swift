@@ -52,10 +52,7 @@ struct PassthruOptions: ParsableArguments {
 
     /// nvme-cli's `--show-command` listing.
     func listing(_ command: SubmissionQueueEntry) -> String {
-        func hex<V: BinaryInteger>(_ v: V, _ width: Int) -> String {
-            let digits = String(v, radix: 16)
-            return "0x" + String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
+        func hex<V: BinaryInteger>(_ v: V, _ width: Int) -> String { "0x" + CFormat.hex(v, width: width) }
         var lines = [
             "opcode       : \(hex(command.opcode, 2))", "flags        : \(hex(command.flags, 2))",
             "rsvd1        : \(hex(rsvd.value, 4))", "nsid         : \(hex(command.nsid, 8))",
