@@ -80,9 +80,10 @@ final class DeviceSession {
         }
     }
 
-    /// The namespace to address: `given` when set, else the node's own (NVME_IOCTL_ID).
-    func namespaceID(_ given: UInt32?) throws(DeviceCommandError) -> UInt32 {
-        if let given { return given }
+    /// The namespace to address: `--namespace-id` when given and not 0, else (as nvme-cli)
+    /// the node's own (NVME_IOCTL_ID).
+    func namespaceID(_ option: CommandNumber<UInt32>?) throws(DeviceCommandError) -> UInt32 {
+        if let given = option?.value, given != 0 { return given }
         return try namespaceID()
     }
 

@@ -47,7 +47,7 @@ struct IOWriteZeroes: ParsableCommand {
             if deallocate { control |= 1 << 9 }
             if storageTagCheck { control |= 1 << 8 }
             let session = try DeviceSession(device, writable: true, commandName: "write-zeroes")
-            let nsid = try IOSupport.namespaceID(session, namespaceID)
+            let nsid = try session.namespaceID(namespaceID)
             // nvme-cli reads the namespace's format first, for its protection information.
             _ = try IOSupport.identifyNamespace(session, nsid)
             try IOSupport.checkProtectionTags(storageTag: storageTag.value, referenceTag: referenceTag.value)
@@ -102,7 +102,7 @@ struct IODatasetManagement: ParsableCommand {
         try reportingFailures {
             try checkArguments()
             let session = try DeviceSession(device, writable: true, commandName: "data-set management")
-            let nsid = try IOSupport.namespaceID(session, namespaceID)
+            let nsid = try session.namespaceID(namespaceID)
             let attributes = cdw11.value != 0 ? cdw11.value
                 : (deallocate ? 1 << 2 : 0) | (integralWrite ? 1 << 1 : 0) | (integralRead ? 1 : 0)
             var ranges = [UInt8](repeating: 0, count: 16 * rangeCount)
@@ -135,7 +135,7 @@ struct IOFlush: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let session = try DeviceSession(device, writable: true, commandName: "flush")
-            let nsid = try IOSupport.namespaceID(session, namespaceID)
+            let nsid = try session.namespaceID(namespaceID)
             try session.submit(SubmissionQueueEntry(opcode: IOOpcode.flush.rawValue, nsid: nsid), queue: .io)
             try printOutput("NVMe Flush: success\n")
         }

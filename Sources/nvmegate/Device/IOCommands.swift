@@ -35,12 +35,6 @@ enum IOSupport {
         }
     }
 
-    /// The NSID a command sends: `--namespace-id`, else (and for 0, as nvme-cli) the node's
-    /// own from NVME_IOCTL_ID.
-    static func namespaceID(_ session: DeviceSession, _ option: CommandNumber<UInt32>?) throws(DeviceCommandError) -> UInt32 {
-        try session.namespaceID(option.flatMap { $0.value == 0 ? nil : $0.value })
-    }
-
     /// Identify Namespace (CNS 00h) for `nsid`: the 4 KiB structure.
     static func identifyNamespace(_ session: DeviceSession, _ nsid: UInt32) throws(DeviceCommandError) -> [UInt8] {
         try IdentifyCommands.identify(session, cns: .namespace, nsid: nsid)

@@ -131,7 +131,7 @@ struct IOTransfer {
         try options.checkArguments()
         // Write-type commands (opcode bit 0, Compare included) need a handle opened for writing.
         let session = try DeviceSession(device, writable: sendsData, commandName: "submit-io")
-        let nsid = try IOSupport.namespaceID(session, options.namespaceID)
+        let nsid = try session.namespaceID(options.namespaceID)
         guard options.dataSize.value != 0 else { throw DeviceCommandError("data size not provided") }
         let identify = try IOSupport.identifyNamespace(session, nsid)
         let blocks = UInt64(options.blockCount.value) + 1

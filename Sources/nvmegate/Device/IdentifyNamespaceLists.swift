@@ -104,7 +104,7 @@ extension IdentifyCommands {
         func run() throws {
             try reportingFailures {
                 let session = try DeviceSession(device, writable: false, commandName: "identify namespace")
-                let nsid = try session.namespaceID(namespaceID.map(\.value).flatMap { $0 == 0 ? nil : $0 })
+                let nsid = try session.namespaceID(namespaceID)
                 let data = try identify(session, cns: .namespaceIdentificationDescriptorList, nsid: nsid)
                 let found = Self.descriptors(data)
                 switch output.format {

@@ -80,7 +80,7 @@ extension IdentifyCommands {
         func run() throws {
             try reportingFailures {
                 let session = try DeviceSession(device, writable: true, commandName: "delete namespace")
-                let nsid = try session.namespaceID(namespaceID.map(\.value).flatMap { $0 == 0 ? nil : $0 })
+                let nsid = try session.namespaceID(namespaceID)
                 try session.submit(SubmissionQueueEntry(opcode: AdminOpcode.namespaceManagement.rawValue, nsid: nsid, cdw10: 1),
                                    queue: .admin)
                 try printOutput("delete-ns: Success, deleted nsid:\(nsid)\n")

@@ -33,7 +33,7 @@ struct ReservationRegisterCommand: ParsableCommand {
         try reportingFailures {
             try checkArguments()
             let session = try DeviceSession(device, writable: true, commandName: "reservation register")
-            let nsid = try IOSupport.namespaceID(session, namespaceID)
+            let nsid = try session.namespaceID(namespaceID)
             var keys = ReservationKeys.bytes(currentKey.value, newKey.value)
             let cdw10 = UInt32(action.value) | (ignoreExistingKey ? 1 << 3 : 0) | UInt32(persistence.value) << 30
             try session.submit(SubmissionQueueEntry(opcode: IOOpcode.reservationRegister.rawValue, nsid: nsid, cdw10: cdw10),
@@ -74,7 +74,7 @@ struct ReservationAcquireCommand: ParsableCommand {
         try reportingFailures {
             try checkArguments()
             let session = try DeviceSession(device, writable: true, commandName: "reservation acquire")
-            let nsid = try IOSupport.namespaceID(session, namespaceID)
+            let nsid = try session.namespaceID(namespaceID)
             var keys = ReservationKeys.bytes(currentKey.value, preemptKey.value)
             let cdw10 = UInt32(action.value) | (ignoreExistingKey ? 1 << 3 : 0) | UInt32(type.value) << 8
             try session.submit(SubmissionQueueEntry(opcode: IOOpcode.reservationAcquire.rawValue, nsid: nsid, cdw10: cdw10),
@@ -112,7 +112,7 @@ struct ReservationReleaseCommand: ParsableCommand {
         try reportingFailures {
             try checkArguments()
             let session = try DeviceSession(device, writable: true, commandName: "reservation release")
-            let nsid = try IOSupport.namespaceID(session, namespaceID)
+            let nsid = try session.namespaceID(namespaceID)
             var key = Array(ReservationKeys.bytes(currentKey.value, 0).prefix(8))
             let cdw10 = UInt32(action.value) | (ignoreExistingKey ? 1 << 3 : 0) | UInt32(type.value) << 8
             try session.submit(SubmissionQueueEntry(opcode: IOOpcode.reservationRelease.rawValue, nsid: nsid, cdw10: cdw10),
@@ -150,7 +150,7 @@ struct ReservationReportCommand: ParsableCommand {
         try reportingFailures {
             // Reading the reservation changes nothing: the node is opened read-only.
             let session = try DeviceSession(device, writable: false, commandName: "reservation report")
-            let nsid = try IOSupport.namespaceID(session, namespaceID)
+            let nsid = try session.namespaceID(namespaceID)
             var status = [UInt8](repeating: 0, count: length)
             try session.submit(SubmissionQueueEntry(opcode: IOOpcode.reservationReport.rawValue, nsid: nsid,
                                                     cdw10: UInt32(length / 4 - 1), cdw11: extended ? 1 : 0),
