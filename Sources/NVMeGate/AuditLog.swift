@@ -56,14 +56,14 @@ public struct JSONLinesAuditHandler: LogHandler {
         line.append(contentsOf: #"{"time":""#.utf8)
         appendTimestamp(to: &line)
         line.append(contentsOf: #"","level":"#.utf8)
-        appendJSONString(event.level.rawValue, to: &line)
+        line.appendJSONString(event.level.rawValue)
         line.append(contentsOf: #","message":"#.utf8)
-        appendJSONString(event.message.description, to: &line)
+        line.appendJSONString(event.message.description)
         let known = Self.keyOrder.filter { merged[$0] != nil }
         let others = merged.keys.filter { !Self.keyOrder.contains($0) }.sorted()
         for key in known + others {
             line.append(UInt8(ascii: ","))
-            appendJSONString(key, to: &line)
+            line.appendJSONString(key)
             line.append(UInt8(ascii: ":"))
             appendJSONValue(merged[key]!, to: &line)
         }
@@ -141,12 +141,12 @@ func appendTimestamp(to out: inout [UInt8]) {
 func appendJSONValue(_ value: Logger.MetadataValue, to out: inout [UInt8]) {
     switch value {
     case .string(let text):
-        appendJSONString(text, to: &out)
+        out.appendJSONString(text)
     case .stringConvertible(let convertible):
         if convertible is any BinaryInteger {
             out.append(contentsOf: convertible.description.utf8)
         } else {
-            appendJSONString(convertible.description, to: &out)
+            out.appendJSONString(convertible.description)
         }
     case .array(let items):
         out.append(UInt8(ascii: "["))
@@ -159,7 +159,7 @@ func appendJSONValue(_ value: Logger.MetadataValue, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "{"))
         for (index, key) in members.keys.sorted().enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            appendJSONString(key, to: &out)
+            out.appendJSONString(key)
             out.append(UInt8(ascii: ":"))
             appendJSONValue(members[key]!, to: &out)
         }
@@ -167,21 +167,23 @@ func appendJSONValue(_ value: Logger.MetadataValue, to out: inout [UInt8]) {
     }
 }
 
-/// `text` as a JSON string: quotes, backslashes and control characters escaped, the rest
-/// as UTF-8.
-func appendJSONString(_ text: String, to out: inout [UInt8]) {
-    let hex = Array("0123456789abcdef".utf8)
-    out.append(UInt8(ascii: "\""))
-    for byte in text.utf8 {
-        switch byte {
-        case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
-        case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
-        case UInt8(ascii: "\n"): out.append(contentsOf: #"\n"#.utf8)
-        case UInt8(ascii: "\r"): out.append(contentsOf: #"\r"#.utf8)
-        case UInt8(ascii: "\t"): out.append(contentsOf: #"\t"#.utf8)
-        case 0..<0x20: out.append(contentsOf: #"\u00"#.utf8 + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-        default: out.append(byte)
+extension Array where Element == UInt8 {
+    /// Appends `text` as a JSON string literal: quotes, backslashes and control characters
+    /// escaped, the rest as UTF-8. Shared by the audit trail and the CLI's JSON output.
+    public mutating func appendJSONString(_ text: String) {
+        let hex = Array("0123456789abcdef".utf8)
+        append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): append(contentsOf: #"\\"#.utf8)
+            case UInt8(ascii: "\n"): append(contentsOf: #"\n"#.utf8)
+            case UInt8(ascii: "\r"): append(contentsOf: #"\r"#.utf8)
+            case UInt8(ascii: "\t"): append(contentsOf: #"\t"#.utf8)
+            case 0..<0x20: append(contentsOf: #"\u00"#.utf8 + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            default: append(byte)
+            }
         }
+        append(UInt8(ascii: "\""))
     }
-    out.append(UInt8(ascii: "\""))
 }
