@@ -1,5 +1,6 @@
 // The decision path, measured: Linux's passthrough rules deciding a 4096-entry I/O ring, in
-// Swift (`CompiledPolicy.decide`), in plain C (`CKernelRules`, the reference), and through the
+// Swift (a `Decider`, the per-handle form of `CompiledPolicy.decide`), in plain C
+// (`CKernelRules`, the reference), and through the
 // gate's batch API; and one Read through `Gate.ioctl` on the loopback controller.
 //
 // Each ring benchmark's scaled iteration decides the whole ring (4096 entries): divide the
@@ -34,7 +35,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: The ring, decided three ways
 
-    Benchmark("Decide_kernel_policy_4096_ring_(Swift_CompiledPolicy.decide)") { benchmark in
+    Benchmark("Decide_kernel_policy_4096_ring_(Swift_Decider)") { benchmark in
         let f = Fixture.shared
         for _ in benchmark.scaledIterations {
             blackHole(swiftDecideRing(f.policy, f.ring, handle: f.context, verdicts: f.verdicts))
@@ -55,7 +56,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     } setup: { _ = Fixture.shared }
 
-    Benchmark("Decide_tenant_policy_4096_ring_(Swift_CompiledPolicy.decide)") { benchmark in
+    Benchmark("Decide_tenant_policy_4096_ring_(Swift_Decider)") { benchmark in
         let f = Fixture.shared
         for _ in benchmark.scaledIterations {
             blackHole(swiftDecideRing(f.tenantPolicy, f.ring, handle: f.tenantContext, verdicts: f.verdicts))
@@ -92,9 +93,10 @@ let benchmarks: @Sendable () -> Void = {
 func swiftDecideRing(_ policy: CompiledPolicy, _ ring: UnsafeRawBufferPointer, handle: HandleContext,
                      verdicts: UnsafeMutablePointer<UInt8>) -> UInt64 {
     let span = RawSpan(_unsafeBytes: ring)
+    let decider = Decider(policy, handle: handle, queue: .io)
     var sum: UInt64 = 0
     for i in 0..<SubmissionEntry.count(in: span) {
-        let v = UInt8(truncatingIfNeeded: policy.decide(SubmissionEntry(span, index: i), queue: .io, handle: handle).errno)
+        let v = UInt8(truncatingIfNeeded: decider.decide(SubmissionEntry(span, index: i)).errno)
         verdicts[i] = v
         sum &+= UInt64(v)
     }

@@ -305,47 +305,17 @@ public final class CompiledPolicy: @unchecked Sendable {
 
     // MARK: The decision
 
-    /// Decides one command read in place: the envelope checks Linux makes (flags, NSID
-    /// binding), then the policy's rules and ownership, then the capability bypass. No
-    /// allocation, no lock, no copy of the entry.
-    ///
-    /// `fused` is for the second look at a fused Compare + Write pair on a ring: the FUSE
-    /// bits are then expected and not refused.
+    /// Decides one command read in place, as `Decider.decide` does (see there). For many
+    /// commands from one handle, make a `Decider` once instead.
     @inlinable @inline(__always)
     public func decide(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext, fused: Bool = false) -> Reason {
-        if entry.flags & (fused ? 0xFC : 0xFF) != 0 { return .flagsNotZero }
-        if queue == .io && handle.kind != .controller && entry.nsid != handle.nsid { return .nsidMismatch }
-        let reason = policyDecision(entry, queue: queue, handle: handle)
-        if reason.isAllowed || handle.capabilities.rawValue & bypassMask == 0 { return reason }
-        return .privilegedBypass
+        Decider(self, handle: handle, queue: queue, windows: false).decide(entry, fused: fused)
     }
 
     /// The policy's rules alone, without envelope checks or the capability bypass.
-    ///
-    /// The common case (Linux's rules, a namespace handle) is one row load and a few
-    /// branches; field filters, partitions and ownership are out of line, so the registers
-    /// stay free for the loop that calls this.
     @inlinable @inline(__always)
     public func policyDecision(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext) -> Reason {
-        let profile = Int(handle.profile) < profileCount ? Int(handle.profile) : 0
-        let partition = queue == .io && handle.kind == .partition
-        if partition && profileFlags[profile] & (ProfileFlag.partitionsConfined | ProfileFlag.partitionsUnconfined) == 0 {
-            return .partition
-        }
-        let index = Self.rowIndex(profile: profile, slot: Self.slot(queue: queue, commandSet: handle.commandSet),
-                                  opcode: entry.opcode)
-        let row = rows[index]
-        if row.reason != .allowed { return row.reason }
-        if row.filter != FieldFilter.none {
-            let refusal = fieldDecision(entry, filter: row.filter, profile: profile)
-            if refusal != .allowed { return refusal }
-        }
-        if row.traits & Row.needsWrite != 0 && !handle.writable { return .needsWriteOpen }
-        if handle.tenant != 0 || partition {
-            let refusal = ownershipDecision(entry, queue: queue, handle: handle, rowIndex: index)
-            if refusal != .allowed { return refusal }
-        }
-        return row.traits & Row.audited != 0 ? .allowedAndAudited : .allowed
+        Decider(self, handle: handle, queue: queue, windows: false).rules(entry)
     }
 
     /// The CDW10 field filters: Identify CNS, Get Log Page LID (and LSP, RAE), Get Features FID.
@@ -374,45 +344,13 @@ public final class CompiledPolicy: @unchecked Sendable {
     /// Namespace and LBA-range ownership for a tenant's handle, and the confinement of a
     /// partition handle. Out of line: the kernel policy never comes here.
     @usableFromInline @inline(never)
-    func ownershipDecision(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext, rowIndex: Int) -> Reason {
-        let row = rows[rowIndex]
-        let tenant = Int(handle.tenant) < tenantCount ? Int(handle.tenant) : 0
-        let writes = row.traits & Row.changesData != 0
+    func ownershipDecision(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext, row: Row) -> Reason {
         if queue == .io {
-            let slba = UInt64(entry.cdw11) << 32 | UInt64(entry.cdw10)
-            let blocks = UInt64(entry.cdw12 & 0xFFFF) + 1
-            let profile = Int(handle.profile) < profileCount ? Int(handle.profile) : 0
-            let confined = profileFlags[profile] & ProfileFlag.partitionsConfined != 0
-            if handle.kind == .partition && confined && handle.partition.count > 0 {
-                switch row.reach {
-                case Reach.harmless: break
-                case Reach.lbaRange: if !handle.partition.contains(slba: slba, blocks: blocks) { return .lbaRangeNotOwned }
-                case Reach.rangeList: return .rangeListUnchecked
-                default: return .needsWholeNamespace
-                }
-            }
-            if tenant == 0 || tenantOwnsAll[tenant] { return .allowed }
-            var owned = false
-            var i = grantStart[tenant]
-            let end = grantStart[tenant &+ 1]
-            while i < end {
-                let g = grants[i]
-                i &+= 1
-                if g.nsid != entry.nsid { continue }
-                owned = true
-                if writes && !g.writable { continue }
-                if g.whole { return .allowed }
-                switch row.reach {
-                case Reach.harmless: return .allowed
-                case Reach.lbaRange:
-                    if LBARange(start: g.start, count: g.count).contains(slba: slba, blocks: blocks) { return .allowed }
-                case Reach.rangeList: return .rangeListUnchecked
-                default: return .needsWholeNamespace
-                }
-            }
-            if !owned { return .namespaceNotOwned }
-            return ownsWritable(tenant, nsid: entry.nsid) || !writes ? .lbaRangeNotOwned : .namespaceReadOnly
+            return ioOwnership(handle, nsid: entry.nsid, slba: UInt64(entry.cdw11) << 32 | UInt64(entry.cdw10),
+                               blocks: UInt64(entry.cdw12 & 0xFFFF) + 1, reach: row.reach,
+                               writes: row.traits & Row.changesData != 0)
         }
+        let tenant = Int(handle.tenant) < tenantCount ? Int(handle.tenant) : 0
         if tenant == 0 || tenantOwnsAll[tenant] { return .allowed }
         let nsid = entry.nsid
         switch row.reach {
@@ -430,6 +368,107 @@ public final class CompiledPolicy: @unchecked Sendable {
         default:
             return .allowed
         }
+    }
+
+    /// Ownership of an I/O command that reaches `reach` of namespace `nsid` (blocks
+    /// [slba, slba + blocks) when it is LBA-addressed), changing data when `writes`.
+    @usableFromInline
+    func ioOwnership(_ handle: HandleContext, nsid: UInt32, slba: UInt64, blocks: UInt64, reach: UInt8, writes: Bool) -> Reason {
+        if let partition = confinement(handle) {
+            switch reach {
+            case Reach.harmless: break
+            case Reach.lbaRange: if !partition.contains(slba: slba, blocks: blocks) { return .lbaRangeNotOwned }
+            case Reach.rangeList: return .rangeListUnchecked
+            default: return .needsWholeNamespace
+            }
+        }
+        let tenant = Int(handle.tenant) < tenantCount ? Int(handle.tenant) : 0
+        if tenant == 0 || tenantOwnsAll[tenant] { return .allowed }
+        var owned = false
+        var qualifying = false
+        for g in grants[grantStart[tenant] ..< grantStart[tenant &+ 1]] where g.nsid == nsid {
+            owned = true
+            if writes && !g.writable { continue }
+            if g.whole { return .allowed }
+            qualifying = true
+        }
+        if !owned { return .namespaceNotOwned }
+        if qualifying {
+            switch reach {
+            case Reach.harmless: return .allowed
+            case Reach.lbaRange:
+                if covers(tenant, nsid: nsid, slba: slba, blocks: blocks, writes: writes) { return .allowed }
+            case Reach.rangeList: return .rangeListUnchecked
+            default: return .needsWholeNamespace
+            }
+        }
+        return ownsWritable(tenant, nsid: nsid) || !writes ? .lbaRangeNotOwned : .namespaceReadOnly
+    }
+
+    /// The blocks a confined partition handle stays inside, or nil when the handle is not
+    /// one (another node, rules that leave partitions unconfined, a partition of unknown extent).
+    func confinement(_ handle: HandleContext) -> LBARange? {
+        guard handle.kind == .partition && handle.partition.count > 0 else { return nil }
+        let profile = Int(handle.profile) < profileCount ? Int(handle.profile) : 0
+        return profileFlags[profile] & ProfileFlag.partitionsConfined != 0 ? handle.partition : nil
+    }
+
+    /// Whether `tenant`'s grants of `nsid` (writable ones when `writes`) cover every block
+    /// of [slba, slba + blocks): adjacent or overlapping grants count as one range.
+    func covers(_ tenant: Int, nsid: UInt32, slba: UInt64, blocks: UInt64, writes: Bool) -> Bool {
+        let (end, overflow) = slba.addingReportingOverflow(blocks)
+        if overflow { return false }
+        let mine = grantStart[tenant] ..< grantStart[tenant &+ 1]
+        var next = slba
+        // Each round moves `next` past one grant, so there are at most as many rounds as grants.
+        for _ in mine {
+            var advanced = false
+            for g in grants[mine] where g.nsid == nsid && (!writes || g.writable) {
+                if g.whole { return true }
+                if g.start <= next && next - g.start < g.count {
+                    next = g.start.addingReportingOverflow(g.count).overflow ? .max : g.start + g.count
+                    advanced = true
+                    break
+                }
+            }
+            if !advanced { return false }
+            if next >= end { return true }
+        }
+        return false
+    }
+
+    /// The blocks of `handle`'s namespace an LBA-addressed command may reach (change, when
+    /// `writes`) without the full check: one interval inside the handle's confinement and
+    /// its tenant's grants (adjacent and overlapping grants merged). Worked out once per
+    /// `Decider`; a subset of what `covers` allows, so using it never changes a verdict.
+    @usableFromInline
+    func ownedWindow(_ handle: HandleContext, writes: Bool) -> LBARange {
+        let everything = LBARange(start: 0, count: .max)
+        let confined = confinement(handle) ?? everything
+        let tenant = Int(handle.tenant) < tenantCount ? Int(handle.tenant) : 0
+        if tenant == 0 || tenantOwnsAll[tenant] { return confined }
+        let mine = grants[grantStart[tenant] ..< grantStart[tenant &+ 1]]
+        var window: (start: UInt64, end: UInt64)?
+        // Grow the first grant's interval by every grant that touches it; a few rounds
+        // merge any order of grants a person writes; what is left out is only checked in full.
+        for _ in 0..<4 {
+            var grew = false
+            for g in mine where g.nsid == handle.nsid && (!writes || g.writable) {
+                if g.whole { return confined }
+                let end = g.start.addingReportingOverflow(g.count).overflow ? UInt64.max : g.start + g.count
+                guard let w = window else { window = (g.start, end); grew = true; continue }
+                if g.start <= w.end && end >= w.start && (g.start < w.start || end > w.end) {
+                    window = (min(w.start, g.start), max(w.end, end))
+                    grew = true
+                }
+            }
+            if !grew { break }
+        }
+        guard let w = window else { return LBARange(start: 0, count: 0) }
+        let start = max(w.start, confined.start)
+        let confinedEnd = confined.start.addingReportingOverflow(confined.count).overflow ? UInt64.max : confined.start + confined.count
+        let end = min(w.end, confinedEnd)
+        return end > start ? LBARange(start: start, count: end - start) : LBARange(start: 0, count: 0)
     }
 
     /// Whether `tenant` owns `nsid` as asked: some grant of it, whole when `whole`,
@@ -453,18 +492,14 @@ public final class CompiledPolicy: @unchecked Sendable {
     }
 
     /// Whether a handle may reach `blocks` blocks from `slba` of namespace `nsid`: inside
-    /// its partition (a confined partition handle) and inside a grant of its tenant,
-    /// writable when `writes`. For ranges carried in a data buffer (Dataset Management,
-    /// Copy), checked by the gate on its own copy of the list.
+    /// its partition (a confined partition handle) and inside its tenant's grants, writable
+    /// ones when `writes`. For ranges carried in a data buffer (Dataset Management, Copy),
+    /// checked by the gate on its own copy of the list.
     public func mayReach(_ handle: HandleContext, nsid: UInt32, slba: UInt64, blocks: UInt64, writes: Bool) -> Bool {
-        if handle.kind == .partition && handle.partition.count > 0
-            && !handle.partition.contains(slba: slba, blocks: blocks) { return false }
+        if let partition = confinement(handle), !partition.contains(slba: slba, blocks: blocks) { return false }
         let tenant = Int(handle.tenant) < tenantCount ? Int(handle.tenant) : 0
         if tenant == 0 || tenantOwnsAll[tenant] { return true }
-        return grants[grantStart[tenant] ..< grantStart[tenant + 1]].contains { g in
-            g.nsid == nsid && (!writes || g.writable)
-                && (g.whole || LBARange(start: g.start, count: g.count).contains(slba: slba, blocks: blocks))
-        }
+        return covers(tenant, nsid: nsid, slba: slba, blocks: blocks, writes: writes)
     }
 
     /// Whether fused Compare + Write pairs are decided as one for `profile`.

@@ -432,11 +432,12 @@ public final class Gate: @unchecked Sendable {
     @inline(__always)
     static func decideRing(_ policy: CompiledPolicy, queue: Queue, handle: HandleContext, entries: RawSpan, count: Int,
                            verdicts: UnsafeMutablePointer<UInt8>) {
+        let decider = Decider(policy, handle: handle, queue: queue)
         for i in 0..<count {
-            verdicts[i] = UInt8(truncatingIfNeeded: policy.decide(SubmissionEntry(entries, index: i), queue: queue, handle: handle).errno)
+            verdicts[i] = UInt8(truncatingIfNeeded: decider.decide(SubmissionEntry(entries, index: i)).errno)
         }
         if queue == .io && policy.allowsFusedCompareWrite(profile: handle.profile) {
-            decideFusedPairs(policy, handle: handle, entries: entries, count: count, verdicts: verdicts)
+            decideFusedPairs(decider, entries: entries, count: count, verdicts: verdicts)
         }
     }
 
@@ -444,8 +445,7 @@ public final class Gate: @unchecked Sendable {
     /// a fused Write (second half) is decided as one command, both halves getting the first
     /// refusal's errno or both passing. A lone half keeps its EINVAL (`flags-not-zero`), as Linux gives.
     @inline(never)
-    static func decideFusedPairs(_ policy: CompiledPolicy, handle: HandleContext, entries: RawSpan, count: Int,
-                                 verdicts: UnsafeMutablePointer<UInt8>) {
+    static func decideFusedPairs(_ decider: Decider, entries: RawSpan, count: Int, verdicts: UnsafeMutablePointer<UInt8>) {
         var i = 0
         while i &+ 1 < count {
             let first = SubmissionEntry(entries, index: i)
@@ -454,8 +454,8 @@ public final class Gate: @unchecked Sendable {
                 i &+= 1
                 continue
             }
-            let a = policy.decide(first, queue: .io, handle: handle, fused: true)
-            let b = policy.decide(second, queue: .io, handle: handle, fused: true)
+            let a = decider.decide(first, fused: true)
+            let b = decider.decide(second, fused: true)
             let verdict = UInt8(truncatingIfNeeded: (a.isAllowed ? b : a).errno)
             verdicts[i] = verdict
             verdicts[i &+ 1] = verdict
