@@ -137,8 +137,10 @@ extension EmulatedController {
             value &= 1
             if value == 0 { flushAll() }     // turning the cache off writes it back
         case .numberOfQueues:
-            guard value & 0xFFFF != 0xFFFF, value >> 16 != 0xFFFF else { return Completion(status: .invalidField.withDoNotRetry) }
-            return Completion(dw0: Self.queuesAllocated)   // fixed allocation, as QEMU
+            // The host driver created its I/O queues before any passthrough command could
+            // arrive (the emulator serves I/O), and Number of Queues may be set only before
+            // that: Command Sequence Error, as the specification and QEMU's controller say.
+            return Completion(status: .commandSequenceError.withDoNotRetry)
         case .interruptCoalescing:
             value &= 0xFFFF
         case .asynchronousEventConfiguration:
