@@ -23,9 +23,18 @@ let package = Package(
             dependencies: [
                 "CKernelRules",
                 .product(name: "NVMeGate", package: "nvmegate"),
+                .product(name: "NVMeGateABI", package: "nvmegate"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "DecisionBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        .executableTarget(
+            name: "PolicyBenchmarks",
+            dependencies: [
+                .product(name: "NVMeGate", package: "nvmegate"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "PolicyBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
     ]
 )
