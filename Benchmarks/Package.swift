@@ -27,5 +27,14 @@ let package = Package(
             ],
             path: "DecisionBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        /// 4 KiB random I/O on the in-memory emulated controller through the gate, and the memcpy floor.
+        .executableTarget(
+            name: "EmulatorBenchmarks",
+            dependencies: [
+                .product(name: "NVMeGate", package: "nvmegate"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "EmulatorBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
     ]
 )

@@ -15,6 +15,13 @@ struct DeviceOptions: ParsableArguments {
         valueName: "device"))
     var device: String
 
+    @OptionGroup var access: AccessOptions
+}
+
+/// Where a device node lives and who is talking to it: the target, the policy that judges
+/// every command, the audit trail, and the caller. What every device command takes besides
+/// its node (`DeviceOptions`); `bench` takes it with a node that has a default.
+struct AccessOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Where the node lives: \"emulated\" (in memory, fresh each run), \"emulated:DIR\" (kept in DIR, shared between runs and processes) or \"loopback\". Default: $NVMEGATE_TARGET, else \"emulated\".",
         valueName: "target"))

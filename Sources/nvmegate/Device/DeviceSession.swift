@@ -22,31 +22,39 @@ final class DeviceSession {
     let node: NodeName
     /// The subcommand's name, for messages ("id-ctrl: Permission denied").
     let commandName: String
+    /// Who the commands are sent as (another handle opened for them, as `bench` opens one
+    /// per job, is opened as this caller too).
+    let caller: Caller
 
     /// Opens `options.device` on its target under its policy, as its caller, read-write when
     /// `writable` (commands that change data or state), read-only otherwise.
-    init(_ options: DeviceOptions, writable: Bool, commandName: String) throws(CLIError) {
+    convenience init(_ options: DeviceOptions, writable: Bool, commandName: String) throws(CLIError) {
+        try self.init(device: options.device, options.access, writable: writable, commandName: commandName)
+    }
+
+    /// Opens `device` on the target `options` name, under its policy, as its caller.
+    init(device: String, _ options: AccessOptions, writable: Bool, commandName: String) throws(CLIError) {
         self.commandName = commandName
         let spec = options.targetSpec
-        if options.target == nil, options.device.hasPrefix("/"), Self.isDeviceFile(options.device) {
-            throw CLIError("\(options.device): real NVMe devices need the libnvme backend, which this build does not have yet; name a node on a target instead (--target or $\(DeviceOptions.targetVariable))")
+        if options.target == nil, device.hasPrefix("/"), Self.isDeviceFile(device) {
+            throw CLIError("\(device): real NVMe devices need the libnvme backend, which this build does not have yet; name a node on a target instead (--target or $\(AccessOptions.targetVariable))")
         }
-        guard let node = NodeName(options.device) else {
-            throw CLIError("\(options.device): not an NVMe node name: expected nvmeX, nvmeXnY, ngXnY or nvmeXnYpZ, with or without /dev/")
+        guard let node = NodeName(device) else {
+            throw CLIError("\(device): not an NVMe node name: expected nvmeX, nvmeXnY, ngXnY or nvmeXnYpZ, with or without /dev/")
         }
         self.node = node
         var policy = Policy.kernel
         if let path = options.policy {
             do { policy = try Policy.load(path: path) } catch { throw CLIError(error.description) }
         }
-        let caller = try options.resolvedCaller()
+        caller = try options.resolvedCaller()
         let controller: any Controller
         do { controller = try Target.open(spec, controllerNumber: node.controller) } catch { throw CLIError(error.description) }
         gate = Gate(controller: controller, policy: policy, controllerNumber: node.controller, audit: try options.auditLogger())
         let opened = gate.open(node: node.description, writable: writable, caller: caller)
         guard opened >= 0 else {
             let nodes = Self.nodeNames(controller, number: node.controller).joined(separator: ", ")
-            throw CLIError("\(options.device): \(String(cString: strerror(-opened))) on target \"\(spec)\" (its nodes: \(nodes))")
+            throw CLIError("\(device): \(String(cString: strerror(-opened))) on target \"\(spec)\" (its nodes: \(nodes))")
         }
         handle = opened
     }
