@@ -28,6 +28,7 @@ let package = Package(
             ],
             path: "DecisionBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        /// Loading, compiling and reloading a 1,000-tenant policy.
         .executableTarget(
             name: "PolicyBenchmarks",
             dependencies: [
@@ -35,6 +36,15 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "PolicyBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        /// 4 KiB random I/O on the in-memory emulated controller through the gate, and the memcpy floor.
+        .executableTarget(
+            name: "EmulatorBenchmarks",
+            dependencies: [
+                .product(name: "NVMeGate", package: "nvmegate"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "EmulatorBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
     ]
 )

@@ -16,6 +16,13 @@ struct DeviceOptions: ParsableArguments {
         valueName: "device"))
     var device: String
 
+    @OptionGroup var access: AccessOptions
+}
+
+/// Where a device node lives and who is talking to it: the target, the policy that judges
+/// every command, the audit trail, and the caller. What every device command takes besides
+/// its node (`DeviceOptions`); `bench` takes it with a node that has a default.
+struct AccessOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Where the node lives: \"emulated\" (in memory, fresh each run), \"emulated:DIR\" (kept in DIR, shared between runs and processes), \"loopback\", or a device path (the real controller behind it). Default: a device given as a path is the real device; else $NVMEGATE_TARGET, else \"emulated\".",
         valueName: "target"))
@@ -43,10 +50,10 @@ struct DeviceOptions: ParsableArguments {
     /// The environment variable naming the default target.
     static let targetVariable = "NVMEGATE_TARGET"
 
-    /// The target spec in use: `--target`; else the device itself when it is a path to a
-    /// real device (a path, existing or not, when $NVMEGATE_TARGET is unset; an existing
-    /// path otherwise); else `$NVMEGATE_TARGET`, else "emulated".
-    var targetSpec: String {
+    /// The target spec `device` is opened on: `--target`; else the device itself when it is
+    /// a path to a real device (a path, existing or not, when $NVMEGATE_TARGET is unset; an
+    /// existing path otherwise); else `$NVMEGATE_TARGET`, else "emulated".
+    func targetSpec(for device: String) -> String {
         if let target { return target }
         let variable = getenv(Self.targetVariable).flatMap { $0.pointee != 0 ? String(cString: $0) : nil }
         if Target.isDevicePath(device) && (variable == nil || access(device, F_OK) == 0) { return device }
