@@ -219,4 +219,23 @@ cmpcmd "Reservation Report (0Eh)" $I -o 0xe -n 1 -4 1023 -l 4096 -r
 cmpcmd "Zone Management Receive (7Ah) on an NVM namespace" $I -o 0x7a -n 1 -l 4096 -r
 cmpcmd "I/O opcode 7Eh (reserved)" $I -o 0x7e -n 1
 cmpcmd "Vendor specific I/O opcode 81h" $I -o 0x81 -n 1
+
+###############################################################################
+# 6. Linux's own decisions (6.2 and later): kernel-cases issues every case run.sh generated
+#    (/kernel-cases.txt) to this kernel, as root, as uid 0 without CAP_SYS_ADMIN and as uid
+#    1000, on every node opened read-only and read-write, and prints each outcome; run.sh has
+#    nvmegate decide the same cases with the controller's effects log, printed here, and
+#    compares.
+###############################################################################
+if [ -x /usr/bin/kernel-cases ] && { [ "$major" -gt 6 ] || { [ "$major" = 6 ] && [ "$minor" -ge 2 ]; }; }; then
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  base64 $T/effects.bin | sed 's/^/VMKERNEL-EFFECTS /'
+  PART=${NS}p1
+  [ -b $PART ] || fail "partition node" "no $PART: the disk image has no MBR partition"
+  chmod 666 $CTRL $NS $NG $PART
+  dmesg -n 1   # the kernel logs each NSID mismatch at KERN_ERR: keep thousands off the console
+  kernel-cases run /kernel-cases.txt
+  chmod 600 $CTRL $NS $NG $PART
+  echo "VMKERNEL-SECTION $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
+fi
 echo "VMTEST DONE $K"

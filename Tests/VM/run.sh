@@ -7,10 +7,12 @@
 # busybox, nvme-cli and Tests/VM/guest.sh into an initramfs, and boots it under QEMU (TCG)
 # with an NVMe controller, once per kernel:
 #   bookworm  Debian 12's 6.1 cloud kernel (before Linux's unprivileged passthrough rules)
-#   trixie    Debian 13's 6.12 cloud kernel (with them)
+#   trixie    Debian 13's 6.12 cloud kernel (with them; the decision cases run on it)
 # guest.sh prints one line per check on the serial console; this script collects them, adds
-# its own checks of the disk image, prints the QEMU-versus-emulator status table, and ends
-# with "N passed, M failed" (exit status 1 when anything failed).
+# its own checks of the disk image, prints the QEMU-versus-emulator status table, holds
+# nvmegate's kernel policy to the 6.12 kernel's own decisions on some 38,000 passthrough cases
+# (Tests/VM/kernel-cases.c), and ends with "N passed, M failed" (exit status 1 when anything
+# failed).
 #
 # Usage: bash Tests/VM/run.sh      (as root, or with sudo for apt-get; about two minutes warm)
 # Knobs: NVMEGATE_VM_WORK=DIR      cache and scratch (default .build/vm, which git ignores)
@@ -129,6 +131,8 @@ build_initramfs() {
   copy_bin "$NVMEGATE" /usr/bin/nvmegate
   strip --strip-all "$RFS/usr/bin/nvmegate"
   install -m 0755 "$ROOT/Tests/VM/guest.sh" "$RFS/guest.sh"
+  install -m 0755 "$KERNEL_CASES" "$RFS/usr/bin/kernel-cases"
+  install -m 0644 "$W/kernel-cases.txt" "$RFS/kernel-cases.txt"
   echo "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-00000000beef" > "$RFS/etc/nvme/hostnqn"
   echo "00000000-0000-0000-0000-00000000beef" > "$RFS/etc/nvme/hostid"
   printf 'root:x:0:0:root:/:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n' > "$RFS/etc/passwd"
@@ -150,11 +154,28 @@ INIT
 }
 
 ###############################################################################
-# The namespace's backing file, fresh for each boot: markers at LBA 0, 5 and 6.
+# The decision cases (Tests/VM/kernel-cases.c): one static program generates them here, issues
+# them in the 6.12 guest (guest.sh, section 6) and compares the kernel's outcomes with
+# nvmegate's verdicts afterwards (kernel_agreement).
+build_kernel_cases() {
+  KERNEL_CASES=$W/kernel-cases
+  log "gcc -static Tests/VM/kernel-cases.c; generating the decision cases"
+  gcc -static -O2 -Wall -Wextra -o "$KERNEL_CASES" "$ROOT/Tests/VM/kernel-cases.c" || die "cannot build Tests/VM/kernel-cases.c"
+  "$KERNEL_CASES" generate > "$W/kernel-cases.txt" || die "kernel-cases generate failed"
+}
+
+###############################################################################
+# The namespace's backing file, fresh for each boot: markers at LBA 0, 5 and 6, and an MBR
+# with one partition (LBA 2048 to the end) so that the guest has /dev/nvme0n1p1. The
+# partition entry and the signature sit after LBA 0's marker (bytes 446 to 511).
 make_image() {  # PATH
   rm -f "$1"
   truncate -s 64M "$1"
   printf 'HELLO-FROM-LBA0-qemu-nvme-peer' | dd of="$1" conv=notrunc status=none
+  # Entry 1: not bootable, CHS unused, type 83h (Linux), start 2048, 129024 blocks; then 55AAh.
+  printf '\000\000\000\000\203\000\000\000\000\010\000\000\000\370\001\000' |
+    dd of="$1" bs=1 seek=446 conv=notrunc status=none
+  printf '\125\252' | dd of="$1" bs=1 seek=510 conv=notrunc status=none
   printf 'LBA5-MARKER-must-survive' | dd of="$1" bs=512 seek=5 conv=notrunc status=none
   printf 'LBA6-MARKER-must-survive' | dd of="$1" bs=512 seek=6 conv=notrunc status=none
 }
@@ -285,6 +306,44 @@ compare_report() {
   pass "status comparison table complete ($same equal, $explained explained)"
 }
 
+###############################################################################
+# Linux 6.12's own decisions against nvmegate's kernel policy: the guest issued every case in
+# kernel-cases.txt to the real kernel, as root, as uid 0 without CAP_SYS_ADMIN and as uid 1000,
+# and printed the outcomes and the controller's effects log on the console; nvmegate's `policy check` decides the same cases
+# with Policies/kernel.toml and that log. Every difference must be the documented one.
+kernel_agreement() {
+  [[ " $KERNELS " == *" trixie "* ]] || return 0
+  local console=$W/console-trixie.log effects=$W/effects-trixie.bin out=$W/kernel-agreement.txt
+  [ -n "${NVMEGATE:-}" ] && [ -n "${KERNEL_CASES:-}" ] || die "kernel_agreement needs the build_nvmegate and build_kernel_cases steps"
+  sed -n 's/.*VMKERNEL-EFFECTS //p' "$console" | base64 -d > "$effects" 2>/dev/null || true
+  if [ "$(stat -c %s "$effects")" != 4096 ]; then
+    fail "6.12 decision cases: no 4096-byte effects log on the console (see $console)"
+    grep -a "kernel-cases:" "$console" | sed 's/^/    /' >&2 || true
+    return
+  fi
+  "$KERNEL_CASES" json < "$W/kernel-cases.txt" > "$W/kernel-cases.jsonl" || { fail "6.12 decision cases: kernel-cases json failed"; return; }
+  "$NVMEGATE" policy check --policy "$ROOT/Policies/kernel.toml" --effects-log "$effects" --jsonl \
+    < "$W/kernel-cases.jsonl" > "$W/kernel-verdicts.jsonl" || { fail "6.12 decision cases: nvmegate policy check failed"; return; }
+  # The built-in policy (no --policy) is the same rules: it must decide every case the same way.
+  "$NVMEGATE" policy check --effects-log "$effects" --jsonl < "$W/kernel-cases.jsonl" > "$W/kernel-verdicts-builtin.jsonl" || true
+  if cmp -s "$W/kernel-verdicts.jsonl" "$W/kernel-verdicts-builtin.jsonl"; then
+    pass "6.12 decision cases: the built-in kernel policy decides every case as Policies/kernel.toml"
+  else
+    fail "6.12 decision cases: the built-in kernel policy and Policies/kernel.toml decide differently (diff $W/kernel-verdicts.jsonl $W/kernel-verdicts-builtin.jsonl)"
+  fi
+  echo
+  echo "Linux 6.12 versus nvmegate's kernel policy, case by case (Tests/VM/kernel-cases.c):"
+  local rc=0
+  "$KERNEL_CASES" compare "$W/kernel-cases.txt" "$console" "$W/kernel-verdicts.jsonl" > "$out" 2>&1 || rc=$?
+  sed 's/^/  /' "$out"
+  if [ $rc -ne 0 ]; then grep -a "kernel-cases:" "$console" | sed 's/^/  guest: /' || true; fi
+  log "trixie: the decision cases took $(sed -n 's/.*VMKERNEL-SECTION //p' "$console" | head -n 1) of the guest's time"
+  local figure
+  figure=$(grep -m 1 '^agrees with Linux 6.12' "$out" || true)
+  if [ $rc -eq 0 ]; then pass "6.12 nvmegate's kernel policy $figure"
+  else fail "6.12 nvmegate's kernel policy: ${figure:-no comparison} (see above)"; fi
+}
+
 report() {
   compare_report
   echo
@@ -296,7 +355,7 @@ report() {
   [ "$FAILED" -eq 0 ]
 }
 
-STEPS=(install_packages fetch_kernels build_nvmegate build_initramfs boot_kernels report)
+STEPS=(install_packages fetch_kernels build_nvmegate build_kernel_cases build_initramfs boot_kernels kernel_agreement report)
 for step in "${STEPS[@]}"; do
   if [ -n "${NVMEGATE_VM_STEPS:-}" ] && [[ " $NVMEGATE_VM_STEPS " != *" $step "* ]]; then continue; fi
   "$step"
