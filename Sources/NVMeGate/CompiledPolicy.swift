@@ -332,13 +332,13 @@ public final class CompiledPolicy: @unchecked Sendable {
     /// commands from one handle, make a `Decider` once instead.
     @inlinable @inline(__always)
     public func decide(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext, fused: Bool = false) -> Reason {
-        Decider(self, handle: handle, queue: queue, windows: false).decide(entry, fused: fused)
+        Decider(self, handle: handle, queue: queue, windows: false, retained: nil).decide(entry, fused: fused)
     }
 
     /// The policy's rules alone, without envelope checks or the capability bypass.
     @inlinable @inline(__always)
     public func policyDecision(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext) -> Reason {
-        Decider(self, handle: handle, queue: queue, windows: false).rules(entry)
+        Decider(self, handle: handle, queue: queue, windows: false, retained: nil).rules(entry)
     }
 
     /// The CDW10 field filters: Identify CNS, Get Log Page LID (and LSP, RAE), Get Features FID.

@@ -456,7 +456,8 @@ public final class Gate: @unchecked Sendable {
     @inline(__always)
     static func decideRing(_ policy: CompiledPolicy, queue: Queue, handle: HandleContext, entries: RawSpan, count: Int,
                            verdicts: UnsafeMutablePointer<UInt8>) {
-        let decider = Decider(policy, handle: handle, queue: queue)
+        // The caller holds `policy` for the call: no reference is taken.
+        let decider = Decider(policy, handle: handle, queue: queue, windows: true, retained: nil)
         for i in 0..<count {
             verdicts[i] = UInt8(truncatingIfNeeded: decider.decide(SubmissionEntry(entries, index: i)).errno)
         }
