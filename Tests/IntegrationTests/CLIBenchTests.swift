@@ -46,6 +46,18 @@ struct CLIBenchTests {
         #expect((r["refusals"] as? [Any])?.isEmpty == true && (r["nvme_errors"] as? [Any])?.isEmpty == true)
     }
 
+    @Test("elapsed_ns covers every timed command, however short the run (one job at depth 1: at least their latencies' sum)")
+    func elapsedCoversCommands() throws {
+        for count in ["1", "5", "2000"] {
+            let r = try Self.json(["nvme0n1", "--target", "emulated", "--rw", "randwrite", "--number-ios", count])
+            let lat = r["lat_ns"] as? [String: Any] ?? [:]
+            let sum = ((lat["mean"] as? NSNumber)?.doubleValue ?? -1) * Double(Self.number(r, "completed"))
+            // The mean is printed to 3 decimals: the sum it gives may be 1 ns over the true one.
+            #expect(sum > 0 && Double(Self.number(r, "elapsed_ns")) + 1 >= sum,
+                    "\(count) commands: elapsed_ns \(Self.number(r, "elapsed_ns")), latencies \(sum) ns")
+        }
+    }
+
     @Test("--rwmixread 80 reads four commands in five")
     func readMix() throws {
         let r = try Self.json(["--target", "loopback", "--rw", "randrw", "--rwmixread", "80", "--number-ios", "2000"])

@@ -238,4 +238,52 @@ if [ -x /usr/bin/kernel-cases ] && { [ "$major" -gt 6 ] || { [ "$major" = 6 ] &&
   chmod 600 $CTRL $NS $NG $PART
   echo "VMKERNEL-SECTION $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
 fi
+
+###############################################################################
+# 7. The gate's overhead on the real ioctl path: `nvmegate bench` through the gate against
+#    direct-bench (Tests/VM/direct-bench.c), the same NVME_IOCTL_IO64_CMD commands to the same
+#    blocks in the same order straight to the kernel; 4 KiB, queue depth 1, one job, as root.
+#    Reads, then writes, each in seven pairs of runs whose order alternates (gate first, then
+#    direct first, ...) so that drift cancels. The region, 32 MiB to 48 MiB (LBA 65536 to
+#    98303), is inside the partition and away from every block another check reads or writes.
+#    One line a run, which run.sh reads:
+#      VMBENCH <kernel> <rw> <gate|direct> <pair> rw=… ios=… completed=… elapsed_ns=… …
+#      VMBENCH <kernel> <rw> <gate|direct> <pair> error: <what it printed>
+###############################################################################
+BENCH_ARGS="--bs 4k --offset 32m --size 16m --number-ios 2000"
+# bench_run RW TOOL PAIR: one run, its figures as direct-bench prints them (for nvmegate, the
+# top-level members of its JSON, lat_ns.mean and its 50th percentile as lat_mean_ns and
+# lat_p50_ns, and its refusals, errnos and NVMe statuses as failures=REASON:N,errnoE:N,statusSh:N).
+bench_run() {
+  if [ "$2" = gate ]; then
+    $G bench $NG --rw $1 $BENCH_ARGS -o json > $T/bench 2> $T/bench.err &&
+      awk '{ split($0, kv, ":"); key = kv[1]; value = kv[2]; gsub(/[ ",]/, "", key); gsub(/[",]/, "", value) }
+           /^  "(rw|bs|first_lba|region_bytes|ios|completed|refused|errors|elapsed_ns|iops)":/ ||
+           /^    "mean":/ || /^      "50.000000":/ {
+             if (key == "mean") key = "lat_mean_ns"
+             if (key == "50.000000") key = "lat_p50_ns"
+             line = line (line ? " " : "") key "=" value }
+           /^  "(refusals|host_errors|nvme_errors)":/ { listing = 1 }
+           listing && /^      "/ {
+             if (key == "reason") what = value
+             else if (key == "errno" && what == "") what = "errno" value
+             else if (key == "status") what = sprintf("status%Xh", value)
+             else if (key == "count") { failures = failures (failures ? "," : "") what ":" value; what = "" } }
+           END { print line (failures ? " failures=" failures : "") }' $T/bench > $T/bench.line
+  else
+    direct-bench $NG --rw $1 $BENCH_ARGS > $T/bench.line 2> $T/bench.err
+  fi
+  if [ $? = 0 ]; then echo "VMBENCH $K $1 $2 $3 $(cat $T/bench.line)"
+  else echo "VMBENCH $K $1 $2 $3 error: $(tr '\n' ' ' < $T/bench.err | sed 's/ *$//')"; fi
+}
+if [ -x /usr/bin/direct-bench ]; then
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  for rw in randread randwrite; do
+    for pair in 1 2 3 4 5 6 7; do
+      if [ $((pair % 2)) = 0 ]; then bench_run $rw direct $pair; bench_run $rw gate $pair
+      else bench_run $rw gate $pair; bench_run $rw direct $pair; fi
+    done
+  done
+  echo "VMBENCH-SECTION $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
+fi
 echo "VMTEST DONE $K"

@@ -11,8 +11,9 @@
 # guest.sh prints one line per check on the serial console; this script collects them, adds
 # its own checks of the disk image, prints the QEMU-versus-emulator status table, holds
 # nvmegate's kernel policy to the 6.12 kernel's own decisions on some 38,000 passthrough cases
-# (Tests/VM/kernel-cases.c), and ends with "N passed, M failed" (exit status 1 when anything
-# failed).
+# (Tests/VM/kernel-cases.c), prints the gate's overhead on the real ioctl path under each kernel
+# (`nvmegate bench` against the same commands sent directly by Tests/VM/direct-bench.c), and
+# ends with "N passed, M failed" (exit status 1 when anything failed).
 #
 # Usage: bash Tests/VM/run.sh      (as root, or with sudo for apt-get; about two minutes warm)
 # Knobs: NVMEGATE_VM_WORK=DIR      cache and scratch (default .build/vm, which git ignores)
@@ -21,9 +22,9 @@
 #        NVMEGATE_VM_TIMEOUT=300                 seconds one boot may take
 #        NVMEGATE_VM_STEPS="fetch_kernels ..."   run only these steps (for working on the script)
 #
-# The work is a list of steps (STEPS below) run in order; a later step, such as a benchmark
-# inside the VM, is one more function and one more entry (its guest side one more section of
-# guest.sh).
+# The work is a list of steps (STEPS below) run in order; a later step is one more function and
+# one more entry (its guest side one more section of guest.sh), as the benchmark inside the VM
+# is (build_direct_bench, bench_report; guest.sh section 7).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -133,6 +134,7 @@ build_initramfs() {
   install -m 0755 "$ROOT/Tests/VM/guest.sh" "$RFS/guest.sh"
   install -m 0755 "$KERNEL_CASES" "$RFS/usr/bin/kernel-cases"
   install -m 0644 "$W/kernel-cases.txt" "$RFS/kernel-cases.txt"
+  install -m 0755 "$DIRECT_BENCH" "$RFS/usr/bin/direct-bench"
   echo "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-00000000beef" > "$RFS/etc/nvme/hostnqn"
   echo "00000000-0000-0000-0000-00000000beef" > "$RFS/etc/nvme/hostid"
   printf 'root:x:0:0:root:/:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n' > "$RFS/etc/passwd"
@@ -165,6 +167,15 @@ build_kernel_cases() {
 }
 
 ###############################################################################
+# The reference for the benchmark inside the VM (guest.sh, section 7): direct-bench sends the
+# commands `nvmegate bench` sends through the gate straight to the kernel.
+build_direct_bench() {
+  DIRECT_BENCH=$W/direct-bench
+  log "gcc -static Tests/VM/direct-bench.c"
+  gcc -static -O2 -Wall -Wextra -o "$DIRECT_BENCH" "$ROOT/Tests/VM/direct-bench.c" || die "cannot build Tests/VM/direct-bench.c"
+}
+
+###############################################################################
 # The namespace's backing file, fresh for each boot: markers at LBA 0, 5 and 6, and an MBR
 # with one partition (LBA 2048 to the end) so that the guest has /dev/nvme0n1p1. The
 # partition entry and the signature sit after LBA 0's marker (bytes 446 to 511).
@@ -188,12 +199,15 @@ boot() {  # RELEASE
   kernel=$(ls "$W/kernel-$release"/boot/vmlinuz-* | head -n 1)
   image=$W/nvm-$release.img
   console=$W/console-$release.log
-  local attempt t0=$SECONDS
+  local attempt crashed t0=$SECONDS
   rm -f "$console".attempt*
   # -cpu max: with QEMU's default qemu64 CPU, 2 boots in 18 of the 6.12 kernel died early under
-  # TCG (a double fault in the allocator); with max, none in 22. A guest that still dies before
-  # its userspace starts ran no check: it is booted again, at most twice, and the output says
-  # so. A guest that reached /init is never booted again.
+  # TCG (a double fault in the allocator); with max, none in 22, but 3 runs in 18 still crashed
+  # later in the same allocator, in the middle of the checks. A guest whose kernel crashed
+  # (a panic, an oops, a double fault) before it finished, or that died before its userspace
+  # started, is booted again on a fresh disk image, at most twice, and the output says so with
+  # the crash's first lines; only the last attempt's console is read. A guest that ran to the
+  # end, or failed a check without its kernel crashing, is never booted again.
   for attempt in 1 2 3; do
     make_image "$image"
     log "booting $(basename "$kernel") ($release), attempt $attempt, console -> $console"
@@ -213,13 +227,16 @@ boot() {  # RELEASE
     wait "$QPID" || true
     QPID=""
     tr -d '\r' < "$console.raw" > "$console" && rm -f "$console.raw"
-    grep -q "VMTEST BOOT" "$console" && break
-    log "$release: the guest died before /init ran; its last console lines:"
+    crashed=""
+    grep -a -q -E "Kernel panic|Oops|double fault|general protection fault|BUG: " "$console" && crashed=1
+    if grep -q "VMTEST DONE" "$console" || { grep -q "VMTEST BOOT" "$console" && [ -z "$crashed" ]; }; then break; fi
+    if [ -n "$crashed" ]; then log "$release: the guest's kernel crashed before the checks finished:"
+    else log "$release: the guest died before /init ran; its last console lines:"; fi
     grep -a -m 3 -E "PANIC|Oops|Kernel panic|RIP:" "$console" | sed 's/^/    /' >&2 || true
     cp "$console" "$console.attempt$attempt"
   done
-  if [ "$attempt" -gt 1 ] && grep -q "VMTEST BOOT" "$console"; then
-    RESULTS+=("NOTE $release booted on attempt $attempt (earlier consoles: $console.attempt*)")
+  if [ "$attempt" -gt 1 ]; then
+    RESULTS+=("NOTE $release ran on attempt $attempt: the guest kernel crashed or died before (earlier consoles: $console.attempt*)")
   fi
   log "$release: guest ran $((SECONDS - t0)) s"
 
@@ -344,6 +361,93 @@ kernel_agreement() {
   else fail "6.12 nvmegate's kernel policy: ${figure:-no comparison} (see above)"; fi
 }
 
+###############################################################################
+# The gate's overhead on the real ioctl path (guest.sh, section 7). Per kernel and pattern, the
+# ratio is the time per I/O through the gate over direct-bench's (the same commands as direct
+# ioctls) in the median pair, a run's time per I/O being its median latency: the host's other
+# load stretches parts of runs, which moves a median less than a mean, and a pair's two runs,
+# one after the other, see much the same load. Beside it the range over the pairs and each
+# side's IOPS over all its runs. A broken run fails: an error, a run missing, commands refused
+# or failed, fewer completed than sent, the two sides addressing different blocks. The ratio
+# does not (TCG's timing is noisy), but above 1.05x it warns.
+bench_report() {
+  local k console section line
+  echo
+  echo "nvmegate bench through the gate against the same loop of direct ioctls (Tests/VM/direct-bench.c):"
+  for k in $KERNELS; do
+    console=$W/console-$k.log
+    section=$(sed -n 's/.*VMBENCH-SECTION //p' "$console" | head -n 1)
+    [ -n "$section" ] && log "$k: the benchmark took $section of the guest's time"
+    while IFS= read -r line; do
+      case "$line" in
+        "PASS "*) pass "${line#PASS }"; echo "  ${line#PASS }" ;;
+        "FAIL "*) fail "${line#FAIL }"; echo "  ${line#FAIL }" ;;
+        "WARN "*) RESULTS+=("$line"); echo "  $line" ;;
+        *) echo "  $line" ;;
+      esac
+    done < <(sed -n 's/.*VMBENCH /VMBENCH /p' "$console" | awk -v release="$k" '
+      function group(n,   s, out) {   # 12345.6 -> "12,346"
+        s = sprintf("%.0f", n)
+        for (out = ""; length(s) > 3; s = substr(s, 1, length(s) - 3)) out = "," substr(s, length(s) - 2) out
+        return s out
+      }
+      function sort(a, n,   i, j, x) {   # a[1..n] by the number each starts with, in place
+        for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > x + 0; j--) a[j + 1] = a[j]; a[j + 1] = x }
+      }
+      {
+        kernel = $2; run = $3 SUBSEP $4 SUBSEP $5
+        if ($5 > pairs[$3]) pairs[$3] = $5
+        if ($6 == "error:") { line = $0; sub(/.*error: /, "", line); error[run] = line; next }
+        for (i = 6; i <= NF; i++) { split($i, kv, "="); value[run, kv[1]] = kv[2] }
+        got[run] = 1
+      }
+      END {
+        if (kernel == "") { print "FAIL " release ": no benchmark lines on the console (guest.sh, section 7)"; exit }
+        split("randread randwrite", patterns, " ")
+        for (p = 1; p <= 2; p++) {
+          rw = patterns[p]; n = pairs[rw] + 0; broken = n ? "" : "; no runs"
+          te["gate"] = te["direct"] = tc["gate"] = tc["direct"] = 0
+          for (pair = 1; pair <= n; pair++) {
+            for (t = 0; t < 2; t++) {
+              tool = t ? "direct" : "gate"; run = rw SUBSEP tool SUBSEP pair
+              if (run in error) { broken = broken "; " tool " run " pair ": " error[run]; continue }
+              if (!(run in got)) { broken = broken "; " tool " run " pair ": no line"; continue }
+              ios = value[run, "ios"]; done = value[run, "completed"]
+              if (value[run, "rw"] != rw || ios + 0 == 0 || done != ios || value[run, "refused"] != 0 || value[run, "errors"] != 0)
+                broken = broken sprintf("; %s run %d: %s %d of %d completed, %d refused, %d NVMe errors%s", tool, pair,
+                                        value[run, "rw"], done, ios, value[run, "refused"], value[run, "errors"],
+                                        (run, "failures") in value ? " (" value[run, "failures"] ")" : "")
+              te[tool] += value[run, "elapsed_ns"]; tc[tool] += done
+            }
+            g = rw SUBSEP "gate" SUBSEP pair; d = rw SUBSEP "direct" SUBSEP pair
+            if (!(g in got) || !(d in got)) continue
+            if (value[g, "first_lba"] != value[d, "first_lba"] || value[g, "region_bytes"] != value[d, "region_bytes"] ||
+                value[g, "bs"] != value[d, "bs"] || value[g, "ios"] != value[d, "ios"])
+              broken = broken sprintf("; run %d: the gate ran %d commands of %d bytes on %d bytes from LBA %d, direct-bench %d of %d on %d from %d",
+                                      pair, value[g, "ios"], value[g, "bs"], value[g, "region_bytes"], value[g, "first_lba"],
+                                      value[d, "ios"], value[d, "bs"], value[d, "region_bytes"], value[d, "first_lba"])
+            if (value[g, "completed"] + 0 == 0 || value[d, "completed"] + 0 == 0) continue
+            ratio = value[g, "lat_p50_ns"] / value[d, "lat_p50_ns"]
+            byratio[pair] = ratio " " pair   # to sort the pairs by ratio
+            printf "%s %s pair %d: gate %s IOPS (latency mean %.1f µs, median %.1f µs), direct %s IOPS (%.1f µs, %.1f µs): median %.3f×, mean time per I/O %.3f×\n",
+                   kernel, rw, pair, group(value[g, "iops"]), value[g, "lat_mean_ns"] / 1000, value[g, "lat_p50_ns"] / 1000,
+                   group(value[d, "iops"]), value[d, "lat_mean_ns"] / 1000, value[d, "lat_p50_ns"] / 1000, ratio,
+                   value[d, "iops"] / value[g, "iops"]
+          }
+          if (broken != "") { print "FAIL " kernel " benchmark " rw ": " substr(broken, 3); continue }
+          bs = value[rw, "gate", 1, "bs"]; bs = bs % 1024 ? bs : (bs / 1024) "k"
+          sort(byratio, n); split(byratio[int((n + 1) / 2)], m, " ")
+          r = m[1]; g = rw SUBSEP "gate" SUBSEP m[2]; d = rw SUBSEP "direct" SUBSEP m[2]
+          figure = sprintf("%s %s QD1 %.2f× direct (latency %.1f vs %.1f µs, the median of %d pairs, which range from %.2f× to %.2f×; %s vs %s IOPS over all runs)",
+                           rw, bs, r, value[g, "lat_p50_ns"] / 1000, value[d, "lat_p50_ns"] / 1000, n, byratio[1], byratio[n],
+                           group(tc["gate"] * 1e9 / te["gate"]), group(tc["direct"] * 1e9 / te["direct"]))
+          print "PASS gate overhead on Linux " kernel " (QEMU NVMe, TCG): " figure
+          if (sprintf("%.2f", r) + 0 > 1.05) print "WARN " kernel " gate overhead above 1.05×: " figure
+        }
+      }')
+  done
+}
+
 report() {
   compare_report
   echo
@@ -355,7 +459,8 @@ report() {
   [ "$FAILED" -eq 0 ]
 }
 
-STEPS=(install_packages fetch_kernels build_nvmegate build_kernel_cases build_initramfs boot_kernels kernel_agreement report)
+STEPS=(install_packages fetch_kernels build_nvmegate build_kernel_cases build_direct_bench build_initramfs boot_kernels
+       kernel_agreement bench_report report)
 for step in "${STEPS[@]}"; do
   if [ -n "${NVMEGATE_VM_STEPS:-}" ] && [[ " $NVMEGATE_VM_STEPS " != *" $step "* ]]; then continue; fi
   "$step"

@@ -105,9 +105,9 @@ struct BenchCommand: ParsableCommand {
         }
         let before = session.gate.counters()
         let progress = isatty(STDERR_FILENO) == 1 ? BenchProgress(jobs: jobs, plan: plan) : nil
-        let started = runJobs(jobs, tick: progress.map { p in { p.show() } })
+        runJobs(jobs, tick: progress.map { p in { p.show() } })
         progress?.clear()
-        let report = BenchReport(jobs: jobs, started: started, refusals: refusalsSince(before, session.gate))
+        let report = BenchReport(jobs: jobs, refusals: refusalsSince(before, session.gate))
         let header = BenchReport.Header(target: access.targetSpec(for: device), device: device, nsid: nsid, pattern: rw,
                                         rwmixread: rwmixread, plan: plan, numjobs: numjobs)
         switch outputFormat {

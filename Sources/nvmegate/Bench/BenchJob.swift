@@ -248,8 +248,7 @@ struct SplitMix64: RandomNumberGenerator {
 
 /// Runs each job on a thread of its own, all released together by a barrier, and waits for
 /// them. With `tick`, it is called about five times a second meanwhile (the progress line).
-/// Returns when the jobs were released (monotonic ns).
-func runJobs(_ jobs: [BenchJob], tick: (() -> Void)?) -> UInt64 {
+func runJobs(_ jobs: [BenchJob], tick: (() -> Void)?) {
     let barrier = UnsafeMutablePointer<pthread_barrier_t>.allocate(capacity: 1)
     pthread_barrier_init(barrier, nil, UInt32(jobs.count + 1))
     defer { pthread_barrier_destroy(barrier); barrier.deallocate() }
@@ -267,9 +266,8 @@ func runJobs(_ jobs: [BenchJob], tick: (() -> Void)?) -> UInt64 {
         threads.append(thread)
     }
     pthread_barrier_wait(barrier)
-    let started = monotonicNanoseconds()
     if let tick {
-        var lastTick = started
+        var lastTick = monotonicNanoseconds()
         while !jobs.allSatisfy({ $0.done.load(ordering: .acquiring) }) {
             var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
             nanosleep(&pause, nil)
@@ -280,7 +278,6 @@ func runJobs(_ jobs: [BenchJob], tick: (() -> Void)?) -> UInt64 {
         }
     }
     for thread in threads { pthread_join(thread, nil) }
-    return started
 }
 
 /// What a new thread needs: its job and the barrier that starts every job at once.

@@ -22,20 +22,24 @@ struct BenchReport {
     var write = DirectionTally()
     var statuses = ValueCounts()
     var errnos = ValueCounts()
-    /// From the jobs' release to the last one's end, in nanoseconds.
+    /// From the first job's start to the last one's end, in nanoseconds: the jobs' own clock
+    /// readings, since the thread that releases them may read the clock only after a short job
+    /// has finished.
     var elapsed: UInt64
     var refusals: [(Reason, UInt64)]
 
-    init(jobs: [BenchJob], started: UInt64, refusals: [(Reason, UInt64)]) {
-        var end = started
+    init(jobs: [BenchJob], refusals: [(Reason, UInt64)]) {
+        var start = UInt64.max
+        var end: UInt64 = 0
         for job in jobs {
             read.merge(job.read)
             write.merge(job.write)
             statuses.merge(job.statuses)
             errnos.merge(job.errnos)
+            start = min(start, job.started)
             end = max(end, job.finished)
         }
-        elapsed = max(1, end - started)
+        elapsed = end > start ? end - start : 1
         self.refusals = refusals
     }
 
