@@ -1,0 +1,1 @@
+#include "nvmegate_client.h"

@@ -1,0 +1,1 @@
+/* Placeholder until the broker client lands (issue 9). */

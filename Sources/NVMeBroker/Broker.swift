@@ -1,0 +1,1 @@
+// Placeholder until the broker lands (issue 9).

@@ -1,0 +1,1 @@
+/* Placeholder until the preload library lands (issue 9). */
