@@ -64,7 +64,11 @@ let package = Package(
             swiftSettings: lifetimes),
         /// The broker's client, in C: no Swift runtime in the processes it is preloaded into.
         .target(name: "CNVMeBrokerClient"),
-        .target(name: "NVMeGatePreload", dependencies: ["CNVMeBrokerClient"]),
+        /// Linked without Swift's startup object and with the Swift runtime static, so the tools
+        /// it is preloaded into (nvme, smartctl) map no Swift library (there is no Swift in it).
+        .target(
+            name: "NVMeGatePreload", dependencies: ["CNVMeBrokerClient"],
+            linkerSettings: [.unsafeFlags(["-nostartfiles", "-static-stdlib"])]),
         .target(
             name: "NVMeGateABI",
             dependencies: ["CNVMeGate", "CNVMeBrokerClient", "NVMeSpec", "NVMeGate", "NVMeTargets"],
