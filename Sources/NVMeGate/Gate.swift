@@ -192,9 +192,9 @@ public final class Gate: @unchecked Sendable {
                 let c = state.context
                 if let ns = namespaces.first(where: { $0.nsid == c.nsid }), ns.commandSet == c.commandSet,
                    c.kind != .partition || ns.partitions.contains(c.partition) {
-                    handles.update(handle, lbaDataSize: ns.lbaDataSize, metadataSize: ns.metadataSize, gone: false)
+                    handles.setFormat(handle, lbaDataSize: ns.lbaDataSize, metadataSize: ns.metadataSize)
                 } else {
-                    handles.update(handle, lbaDataSize: 0, metadataSize: 0, gone: true)
+                    handles.markGone(handle)
                 }
             }
         }

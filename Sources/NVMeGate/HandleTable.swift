@@ -94,18 +94,19 @@ final class HandleTable: @unchecked Sendable {
         word(slot, 0).store(sequence &+ 1, ordering: .releasing)
     }
 
-    /// Word 1's bit for `HandleState.namespaceGone`.
-    static let goneBit: UInt64 = 1 << 16
+    /// Word 1's bit for `HandleState.namespaceGone` (a literal: no lazy initialisation on reads).
+    static var goneBit: UInt64 { 1 << 16 }
 
-    /// Gives open `handle` its namespace's current format, or marks the namespace gone. Each
-    /// is one word, so a reader sees the old value or the new one. Caller holds the gate's mutex.
-    func update(_ handle: Int32, lbaDataSize: UInt32, metadataSize: UInt32, gone: Bool) {
-        let slot = Int(handle)
-        if gone {
-            word(slot, 1).store(word(slot, 1).load(ordering: .relaxed) | Self.goneBit, ordering: .relaxed)
-        } else {
-            word(slot, 4).store(UInt64(lbaDataSize) | UInt64(metadataSize) << 32, ordering: .relaxed)
-        }
+    /// Gives open `handle` its namespace's current format: one word, so a reader sees the
+    /// old format or the new one. Caller holds the gate's mutex.
+    func setFormat(_ handle: Int32, lbaDataSize: UInt32, metadataSize: UInt32) {
+        word(Int(handle), 4).store(UInt64(lbaDataSize) | UInt64(metadataSize) << 32, ordering: .relaxed)
+    }
+
+    /// Marks open `handle`'s namespace gone, for good. Caller holds the gate's mutex.
+    func markGone(_ handle: Int32) {
+        let w1 = word(Int(handle), 1)
+        w1.store(w1.load(ordering: .relaxed) | Self.goneBit, ordering: .relaxed)
     }
 
     /// Closes `handle`; false if it was not open. Caller holds the gate's mutex.

@@ -53,10 +53,12 @@ extension Policy {
 }
 
 /// TOMLKit's parser (toml++ 3) stops the process on a failed assertion, instead of
-/// reporting an error, on two shapes of invalid TOML: a table header whose key starts with
-/// a character that is neither a bare-key character nor a quote (`[.default]`,
-/// `[[ $tenant]]`, `[é]`), and a `}` where an array expects a value (`x = [}`,
-/// `x = [1, }`). Both are found here first; as neither is valid TOML, no valid file is refused.
+/// reporting an error, on three shapes of invalid TOML, all found by the `policy` fuzz
+/// target: a table header whose key starts with a character that is neither a bare-key
+/// character nor a quote (`[.default]`, `[[ $tenant]]`, `[é]`); a `}` where an array expects
+/// a value (`x = [}`, `x = [1, }`); a date-like 10-character token followed by a space and a
+/// single digit (`x = 1979-05-27 7`). They are found here first; as none is valid TOML, no
+/// valid file is refused.
 enum TOMLTraps {
     /// The 1-based line of the first such shape and what is wrong there, or nil. Knows
     /// strings (one-line and multi-line, basic and literal), comments and nesting, so a `[`
@@ -64,7 +66,8 @@ enum TOMLTraps {
     static func find(_ text: String) -> (line: Int, message: String)? {
         enum State { case code, basic, literal, multiBasic, multiLiteral, comment }
         let s = Array(text.unicodeScalars)
-        var state = State.code, line = 1, atLineStart = true, i = 0
+        // A byte order mark before the first line is not part of it (TOML skips it).
+        var state = State.code, line = 1, atLineStart = true, i = s.first == "\u{FEFF}" ? 1 : 0
         /// Open arrays (true) and inline tables (false), innermost last.
         var nesting: [Bool] = []
         /// An array is waiting for its next value (after `[` or a comma).
@@ -74,6 +77,8 @@ enum TOMLTraps {
         func startsKey(_ c: Unicode.Scalar) -> Bool {
             c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" || c == "-" || c == "\"" || c == "'")
         }
+        func isDigit(_ c: Unicode.Scalar) -> Bool { ("0"..."9").contains(c) }
+        func endsValue(_ c: Unicode.Scalar) -> Bool { " \t\r\n,]}#".unicodeScalars.contains(c) }
         func shown(_ c: Unicode.Scalar) -> String {
             c.properties.generalCategory == .control || c == "\u{7F}" ? "U+" + String(c.value, radix: 16, uppercase: true)
                 : "'\(Character(c))'"
@@ -106,6 +111,21 @@ enum TOMLTraps {
                 if c == "#" { state = .comment; i += 1; continue }
                 if c == "}" && arrayWantsValue { return (line, "an array expects a value or ']', not '}'") }
                 arrayWantsValue = false
+                if isDigit(c) {
+                    // toml++ reads `DDDD-DD-DD D` as the start of a date and time, then trips
+                    // over the end of the one-digit "time" (underscores are not counted).
+                    var j = i, token: [Unicode.Scalar] = []
+                    while j < s.count && !endsValue(s[j]) && !"=[{\"'".unicodeScalars.contains(s[j]) {
+                        if s[j] != "_" { token.append(s[j]) }
+                        j += 1
+                    }
+                    if token.count == 10 && token[4] == "-" && token[7] == "-" && at(j, " ") && j + 1 < s.count
+                        && isDigit(s[j + 1]) && j + 2 < s.count && endsValue(s[j + 2]) {
+                        return (line, "a date is followed by a one-digit time; a local date-time is written 1979-05-27T07:32:00")
+                    }
+                    i = j
+                    continue
+                }
                 switch c {
                 case "\"":
                     state = at(i + 1, "\"") && at(i + 2, "\"") ? .multiBasic : .basic

@@ -67,10 +67,13 @@ struct PolicyLoaderTests {
         ("[école]\n", 1, "not 'é'"),
         ("[default]\n\t[\u{7F}]\n", 2, "not U+7F"),
         ("[default]\n[\r", 2, "not U+D"),
+        ("\u{FEFF}[# a comment, no key]\n", 1, "not '#'"),
         ("i=[}", 1, "not '}'"),
         ("i = [\r\n}", 2, "not '}'"),
         ("[default.admin]\nidentify_cns = [0x01, # CNS\n  }\n", 3, "not '}'"),
         ("x = { a = [[1], [}] }\n", 1, "not '}'"),
+        ("[default]\nwhen = 1979-05-27 7\n", 2, "1979-05-27T07:32:00"),
+        ("n = [2-------es 1]\n", 1, "1979-05-27T07:32:00"),
     ]
 
     @Test("TOML the parser would abort on is refused with its line instead", arguments: parserTraps)
