@@ -1,6 +1,7 @@
 // swift-tools-version: 6.1
 // nvmegate: an access-control filter for NVMe passthrough with an ioctl-shaped API.
-// Layers, arrows one way: NVMeSpec <- NVMeGate <- backends (NVMeEmulator) <- NVMeGateABI, nvmegate.
+// Layers, arrows one way: NVMeSpec <- NVMeGate <- backends (NVMeEmulator, NVMeLinux) <- NVMeTargets
+// <- NVMeGateABI, nvmegate.
 import PackageDescription
 
 /// Our own `~Escapable` views need lifetime annotations (a supported experimental feature
@@ -12,6 +13,8 @@ let package = Package(
     products: [
         .executable(name: "nvmegate", targets: ["nvmegate"]),
         .library(name: "NVMeGate", targets: ["NVMeSpec", "NVMeGate", "NVMeEmulator"]),
+        /// Real Linux NVMe devices (links libnvme).
+        .library(name: "NVMeLinux", targets: ["NVMeLinux"]),
         /// The C ABI (`nvmegate.h`) as `libNVMeGateABI.so`.
         .library(name: "NVMeGateABI", type: .dynamic, targets: ["NVMeGateABI"]),
     ],
@@ -20,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        /// Latency percentiles for `nvmegate bench` (the CLI only; the library never depends on it).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .target(name: "NVMeSpec", swiftSettings: lifetimes),
@@ -33,7 +38,11 @@ let package = Package(
             ],
             swiftSettings: lifetimes),
         .target(name: "NVMeEmulator", dependencies: ["NVMeSpec", "NVMeGate"], swiftSettings: lifetimes),
-        .target(name: "NVMeTargets", dependencies: ["NVMeGate", "NVMeEmulator"], swiftSettings: lifetimes),
+        /// libnvme 1.3 (Debian's libnvme-dev) as a module: its passthru calls and Identify/log layouts.
+        .systemLibrary(name: "CLibNVMe", path: "Sources/CLibNVMe", pkgConfig: "libnvme", providers: [.apt(["libnvme-dev"])]),
+        /// Real Linux NVMe devices (/dev/nvmeX, /dev/nvmeXnY, /dev/ngXnY) through libnvme.
+        .target(name: "NVMeLinux", dependencies: ["NVMeSpec", "NVMeGate", "CLibNVMe"], swiftSettings: lifetimes),
+        .target(name: "NVMeTargets", dependencies: ["NVMeGate", "NVMeEmulator", "NVMeLinux"], swiftSettings: lifetimes),
         .target(name: "CNVMeGate"),
         .target(
             name: "NVMeGateABI",
@@ -45,6 +54,7 @@ let package = Package(
                 "NVMeSpec", "NVMeGate", "NVMeTargets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: lifetimes),
 
@@ -55,6 +65,8 @@ let package = Package(
             name: "NVMeGateTests", dependencies: ["NVMeSpec", "NVMeGate", "NVMeEmulator"], swiftSettings: lifetimes),
         .testTarget(
             name: "NVMeEmulatorTests", dependencies: ["NVMeSpec", "NVMeGate", "NVMeEmulator"], swiftSettings: lifetimes),
+        .testTarget(
+            name: "NVMeLinuxTests", dependencies: ["NVMeSpec", "NVMeGate", "NVMeLinux", "NVMeTargets"], swiftSettings: lifetimes),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["NVMeSpec", "NVMeGate", "nvmegate", "NVMeGateABI"],

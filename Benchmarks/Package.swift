@@ -23,9 +23,28 @@ let package = Package(
             dependencies: [
                 "CKernelRules",
                 .product(name: "NVMeGate", package: "nvmegate"),
+                .product(name: "NVMeGateABI", package: "nvmegate"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "DecisionBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        /// Loading, compiling and reloading a 1,000-tenant policy.
+        .executableTarget(
+            name: "PolicyBenchmarks",
+            dependencies: [
+                .product(name: "NVMeGate", package: "nvmegate"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "PolicyBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        /// 4 KiB random I/O on the in-memory emulated controller through the gate, and the memcpy floor.
+        .executableTarget(
+            name: "EmulatorBenchmarks",
+            dependencies: [
+                .product(name: "NVMeGate", package: "nvmegate"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "EmulatorBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
     ]
 )

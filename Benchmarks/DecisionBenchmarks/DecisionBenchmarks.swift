@@ -1,7 +1,7 @@
 // The decision path, measured: Linux's passthrough rules deciding a 4096-entry I/O ring, in
 // Swift (a `Decider`, the per-handle form of `CompiledPolicy.decide`), in plain C
-// (`CKernelRules`, the reference), and through the
-// gate's batch API; and one Read through `Gate.ioctl` on the loopback controller.
+// (`CKernelRules`, the reference), through the gate's batch API and through the C ABI's
+// `nvmegate_check_batch`; and one Read through `Gate.ioctl` on the loopback controller.
 //
 // Each ring benchmark's scaled iteration decides the whole ring (4096 entries): divide the
 // reported time by 4096 for ns per entry. Each ioctl benchmark's scaled iteration is one call.
@@ -13,6 +13,7 @@
 
 import Benchmark
 import CKernelRules
+import CNVMeGate
 import NVMeEmulator
 import NVMeGate
 import NVMeSpec
@@ -71,6 +72,13 @@ let benchmarks: @Sendable () -> Void = {
         }
     } setup: { _ = Fixture.shared }
 
+    Benchmark("Decide_kernel_policy_4096_ring_(nvmegate_check_batch)") { benchmark in
+        let f = Fixture.shared
+        for _ in benchmark.scaledIterations {
+            blackHole(abiCheckBatch(f.abiGate, f.abiHandle, f.ring, verdicts: f.verdicts))
+        }
+    } setup: { _ = Fixture.shared }
+
     // MARK: One command through the ioctl front end
 
     for is64 in [false, true] {
@@ -109,6 +117,13 @@ func gateCheckBatch(_ gate: Gate, _ handle: Int32, _ ring: UnsafeRawBufferPointe
     gate.checkBatch(handle, queue: .io, entries: RawSpan(_unsafeBytes: ring), verdicts: verdicts)
 }
 
+/// The ring through the exported C function, as a C caller of libNVMeGateABI.so calls it.
+@inline(never)
+func abiCheckBatch(_ gate: OpaquePointer, _ handle: Int32, _ ring: UnsafeRawBufferPointer,
+                   verdicts: UnsafeMutablePointer<UInt8>) -> Int {
+    nvmegate_check_batch(gate, handle, Int32(NVMEGATE_QUEUE_IO), ring.baseAddress, ring.count / 64, verdicts)
+}
+
 // MARK: Fixture
 
 /// Everything the benchmarks share, built once (outside the measured region) and checked:
@@ -139,6 +154,10 @@ final class Fixture: @unchecked Sendable {
     /// A gate over a loopback controller (its own effects log), with nvme0n1 opened read-write.
     let gate: Gate
     let gateHandle: Int32
+    /// The same through the C ABI: `nvmegate_create(NULL, "loopback", …)` (the built-in kernel
+    /// policy), nvme0n1 opened O_RDWR by uid 1000 without capabilities.
+    let abiGate: OpaquePointer
+    let abiHandle: Int32
     /// `nvme_passthru_cmd` / `nvme_passthru_cmd64`: Read of 1 block at LBA 8 into `dataBuffer`.
     let read72: UnsafeMutableRawPointer
     let read80: UnsafeMutableRawPointer
@@ -225,6 +244,14 @@ final class Fixture: @unchecked Sendable {
         gate = Gate(controller: LoopbackController())
         gateHandle = gate.open(node: "nvme0n1", writable: true, caller: Caller(uid: 1000, gid: 1000))
         precondition(gateHandle >= 0, "open nvme0n1: \(gateHandle)")
+        var message = [CChar](repeating: 0, count: 256)
+        guard let created = nvmegate_create(nil, "loopback", &message, message.count) else {
+            fatalError("nvmegate_create: \(String(decoding: message.prefix { $0 != 0 }.map(UInt8.init(bitPattern:)), as: UTF8.self))")
+        }
+        abiGate = created
+        var caller = nvmegate_caller(uid: 1000, gid: 1000, capabilities: 0)
+        abiHandle = nvmegate_open(abiGate, "nvme0n1", O_RDWR, &caller)
+        precondition(abiHandle >= 0, "nvmegate_open nvme0n1: errno \(errno)")
 
         dataBuffer = .allocate(byteCount: 512, alignment: 4096)
         read72 = Self.passthruRead(size: PassthruCommand.size32, data: dataBuffer)
@@ -245,7 +272,8 @@ final class Fixture: @unchecked Sendable {
         return p                                                                         // cdw12 NLB 0: 1 block
     }
 
-    /// Swift, C (both loops) and the gate must give the same verdicts; the ioctls must succeed.
+    /// Swift, C (both loops), the gate and the C ABI must give the same verdicts; the ioctls
+    /// must succeed.
     func verify() {
         func run(_ body: () -> Void) -> [UInt8] {
             verdicts.update(repeating: 0xFF, count: Self.entries)
@@ -256,8 +284,9 @@ final class Fixture: @unchecked Sendable {
         let c = run { _ = ckr_decide_ring(ring.baseAddress, Self.entries, 1, cEffects, cHandle, verdicts) }
         let cInline = run { _ = ckr_decide_ring_inline(ring.baseAddress, Self.entries, 1, cEffects, cHandle, verdicts) }
         let batch = run { _ = gateCheckBatch(gate, gateHandle, ring, verdicts: verdicts) }
-        for i in 0..<Self.entries where swift[i] != c[i] || c[i] != cInline[i] || c[i] != batch[i] {
-            fatalError("verdicts differ at entry \(i): Swift \(swift[i]), C \(c[i]), C inline \(cInline[i]), checkBatch \(batch[i])")
+        let abi = run { precondition(abiCheckBatch(abiGate, abiHandle, ring, verdicts: verdicts) == Self.entries, "nvmegate_check_batch: errno \(errno)") }
+        for i in 0..<Self.entries where swift[i] != c[i] || c[i] != cInline[i] || c[i] != batch[i] || c[i] != abi[i] {
+            fatalError("verdicts differ at entry \(i): Swift \(swift[i]), C \(c[i]), C inline \(cInline[i]), checkBatch \(batch[i]), nvmegate_check_batch \(abi[i])")
         }
         let allowed = c.filter { $0 == 0 }.count
         let einval = c.filter { $0 == EINVAL }.count

@@ -37,17 +37,18 @@ extension EmulatedController {
             guard let nsid = (1...s.maxNamespaces).first(where: { s.namespaces[$0] == nil }) else {
                 return Completion(status: .namespaceIdentifierUnavailable.withDoNotRetry)
             }
-            let store: any BlockStore
+            let store: NamespaceStore
             if let dir = subsystem.directory {
-                do { store = try FileStore(path: EmulatedSubsystem.dataPath(dir, nsid), size: bytes) }
+                do { store = .file(try FileStore(path: EmulatedSubsystem.dataPath(dir, nsid), size: bytes)) }
                 catch { return Completion(status: .internalError) }
             } else {
-                store = MemoryStore()
+                store = .memory(MemoryStore(size: bytes))
             }
             let salt = UInt64(bitPattern: wallSeconds()) &* 31 &+ monotonicMilliseconds()
             s.namespaces[nsid] = Namespace(nsid: nsid, state: NamespaceState(
                 formatIndex: format, sizeBytes: bytes, store: store, attached: [],
                 nguid: makeNGUID(serial: s.serialNumber, nsid: nsid, salt: salt)))
+            subsystem.publishNamespaces(&s)
             subsystem.save(&s)
             return Completion(dw0: nsid)
         }
@@ -72,6 +73,7 @@ extension EmulatedController {
                 }
                 s.noteChangedNamespace(id, controllers: attached)
             }
+            subsystem.publishNamespaces(&s)
             subsystem.save(&s)
             return .success
         }

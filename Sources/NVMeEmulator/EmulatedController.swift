@@ -8,9 +8,43 @@ struct ControllerState {
     /// Current feature values by `featureKey`; absent means the saved or default value.
     var features: [UInt64: UInt32] = [:]
     /// Host Identifier (Set Features 81h): empty, 8 bytes, or 16 bytes (EXHID).
-    var hostID: [UInt8] = []
+    private(set) var hostID: [UInt8] = []
+    /// The host reservations know this controller as: from `hostID`, kept with it so a
+    /// command that checks a reservation does not build one.
+    private(set) var host: HostKey
     /// Timestamp (Set Features 0Eh): the host's value and the monotonic time it was set.
     var timestamp: (value: UInt64, setAt: UInt64)?
+    private let controllerID: UInt16
+
+    init(controllerID: UInt16) {
+        self.controllerID = controllerID
+        host = HostKey(hostID: [], controllerID: controllerID)
+    }
+
+    /// Sets the Host Identifier (all zeroes: none).
+    mutating func setHostID(_ id: [UInt8]) {
+        hostID = id.contains(where: { $0 != 0 }) ? id : []
+        host = HostKey(hostID: hostID, controllerID: controllerID)
+    }
+}
+
+/// The Volatile Write Cache feature's value as the I/O path reads it, without a lock: each
+/// half mirrors the map it comes from and is stored under that map's lock, so it never
+/// runs behind it.
+final class WriteCacheSetting: Sendable {
+    /// No value: the setting comes from the next source (saved, then the default).
+    static let unset: UInt8 = 2
+    /// The current value set since the last reset (`ControllerState.features`), or `unset`.
+    let current = Atomic<UInt8>(unset)
+    /// The saved value (`SubsystemState.savedFeatures`), or `unset`.
+    let saved = Atomic<UInt8>(unset)
+
+    /// Whether the cache is on: the current value, else the saved one, else on (the default).
+    var enabled: Bool {
+        let value = current.load(ordering: .relaxed)
+        if value != Self.unset { return value == 1 }
+        return saved.load(ordering: .relaxed) != 0
+    }
 }
 
 /// Where a feature value is kept: FID, a selector (Temperature Threshold's THSEL) and an NSID
@@ -32,7 +66,11 @@ public final class EmulatedController: Controller {
     public let subsystem: EmulatedSubsystem
     /// This controller's Controller ID (CNTLID).
     public let controllerID: UInt16
-    let local = Mutex(ControllerState())
+    let local: Mutex<ControllerState>
+    /// Volatile Write Cache (feature 06h), for the write path.
+    let writeCache = WriteCacheSetting()
+    /// The I/O opcodes implemented (`ioEffects`), a bit each.
+    let implementedIO: InlineArray<4, UInt64>
     /// When this controller came out of reset (the Timestamp feature counts from it until set).
     let startedAt = monotonicMilliseconds()
 
@@ -43,6 +81,8 @@ public final class EmulatedController: Controller {
         subsystem = EmulatedSubsystem(configuration: configuration)
         let id = configuration.controllerID
         controllerID = id != 0 && id < 0xFFF0 ? id : 1
+        local = Mutex(ControllerState(controllerID: controllerID))
+        implementedIO = Self.implementedIOOpcodes()
         // A fresh subsystem has no controllers, so joining cannot fail.
         try? subsystem.join(controllerID: controllerID)
     }
@@ -68,7 +108,14 @@ public final class EmulatedController: Controller {
         }
         self.subsystem = subsystem
         self.controllerID = controllerID
+        local = Mutex(ControllerState(controllerID: controllerID))
+        implementedIO = Self.implementedIOOpcodes()
         try subsystem.join(controllerID: controllerID)
+        // The saved Volatile Write Cache value a file-backed subsystem brought back.
+        let key = featureKey(.volatileWriteCache)
+        subsystem.state.withLock { s in
+            if let saved = s.savedFeatures[controllerID]?[key] { writeCache.saved.store(UInt8(saved & 1), ordering: .relaxed) }
+        }
     }
 
     deinit { subsystem.leave(controllerID: controllerID) }
@@ -87,7 +134,7 @@ public final class EmulatedController: Controller {
         var out: [NamespaceInfo] = []
         for ns in all {
             let info = ns.state.withLock { (n) -> NamespaceInfo? in
-                guard !n.deleted, n.attached.contains(controllerID) else { return nil }
+                guard n.isActive(for: controllerID) else { return nil }
                 return NamespaceInfo(nsid: ns.nsid, commandSet: .nvm, lbaDataSize: n.lbaSize, metadataSize: 0,
                                      blockCount: n.blockCount, partitions: mbrPartitions(n))
             }
@@ -105,22 +152,89 @@ public final class EmulatedController: Controller {
         throws(ControllerError) -> Completion {
         let cmd = Command(command)
         let completion = queue == .admin ? admin(cmd, data) : io(cmd, data)
-        if !completion.status.isSuccess {
-            let lba = queue == .io ? cmd.slba : 0
-            let status = completion.status.rawValue
-            subsystem.state.withLock { s in
-                s.recordError(ErrorEntry(count: 0, sqid: queue == .admin ? 0 : 1, cid: cmd.cid,
-                                         status: status, lba: lba, nsid: cmd.nsid))
-            }
-        }
+        if !completion.status.isSuccess { recordError(cmd, queue: queue, completion) }
         return completion
+    }
+
+    /// Runs a batch as `submit` would one command after another, with each run of
+    /// consecutive I/O commands to one namespace executed under one hold of its lock (shared
+    /// when they all only read) and their SMART counters added once.
+    public func submitBatch(_ entries: RawSpan, queue: Queue, buffers: UnsafePointer<CommandBuffers>,
+                            outcomes: UnsafeMutablePointer<Result<Completion, ControllerError>>) {
+        let count = SubmissionEntry.count(in: entries)
+        var i = 0
+        while i < count {
+            let cmd = Command(SubmissionEntry(entries, index: i))
+            let ns: Unmanaged<Namespace>
+            switch queue == .io ? route(cmd) : .completed(admin(cmd, buffers[i].data)) {
+            case .completed(let completion):
+                if !completion.status.isSuccess { recordError(cmd, queue: queue, completion) }
+                (outcomes + i).initialize(to: .success(completion))
+                i &+= 1
+                continue
+            case .namespace(let target):
+                ns = target
+            }
+            // The run: the commands that follow to the same namespace (a broadcast Flush ends it).
+            var end = i &+ 1
+            var reading = Self.onlyReads(cmd.opcode)
+            while end < count {
+                let next = SubmissionEntry(entries, index: end)
+                guard next.nsid == cmd.nsid else { break }
+                reading = reading && Self.onlyReads(next.opcode)
+                end &+= 1
+            }
+            var tally = IOTally()
+            var saveAfter = false
+            ns._withUnsafeGuaranteedRef { ns in
+                if reading {
+                    ns.state.withSharedLock { n in
+                        for j in i..<end {
+                            let c = Command(SubmissionEntry(entries, index: j))
+                            let completion = refusal(c, n) ?? executeReading(c, buffers[j].data, n, &tally)
+                            (outcomes + j).initialize(to: .success(completion))
+                        }
+                    }
+                } else {
+                    ns.state.withLock { n in
+                        for j in i..<end {
+                            let c = Command(SubmissionEntry(entries, index: j))
+                            let completion = refusal(c, n) ?? execute(c, buffers[j].data, &n, &tally, saveAfter: &saveAfter)
+                            (outcomes + j).initialize(to: .success(completion))
+                        }
+                    }
+                }
+            }
+            tally.add(to: subsystem.counters)
+            if saveAfter { _ = subsystem.state.withLock { subsystem.save(&$0) } }
+            for j in i..<end {
+                if case .success(let completion) = outcomes[j], !completion.status.isSuccess {
+                    recordError(Command(SubmissionEntry(entries, index: j)), queue: queue, completion)
+                }
+            }
+            i = end
+        }
+    }
+
+    /// Adds a failed command to the Error Information log.
+    func recordError(_ cmd: Command, queue: Queue, _ completion: Completion) {
+        let lba = queue == .io ? cmd.slba : 0
+        let status = completion.status.rawValue
+        subsystem.state.withLock { s in
+            s.recordError(ErrorEntry(count: 0, sqid: queue == .admin ? 0 : 1, cid: cmd.cid,
+                                     status: status, lba: lba, nsid: cmd.nsid))
+        }
     }
 
     /// Controller Level Reset: features return to their saved (or default) values, the
     /// timestamp is lost, pending events are dropped, and a firmware image committed for
     /// activation at the next reset becomes the running firmware.
     public func reset() throws(ControllerError) {
-        local.withLock { c in c.features = [:]; c.timestamp = nil }
+        local.withLock { c in
+            c.features = [:]
+            c.timestamp = nil
+            writeCache.current.store(WriteCacheSetting.unset, ordering: .relaxed)
+        }
         subsystem.state.withLock { s in
             s.pendingEvents[controllerID] = nil
             s.pendingFirmware[controllerID] = nil
@@ -195,6 +309,19 @@ public final class EmulatedController: Controller {
         .copy: CommandEffects(supported: true, logicalBlockContentChange: true),
     ]
 
+    /// `ioEffects`' opcodes as a 256-bit set, for the I/O path.
+    static func implementedIOOpcodes() -> InlineArray<4, UInt64> {
+        var bits = InlineArray<4, UInt64>(repeating: 0)
+        for op in ioEffects.keys { bits[Int(op.rawValue >> 6)] |= 1 << UInt64(op.rawValue & 63) }
+        return bits
+    }
+
+    /// Whether the NVM command set I/O command `opcode` is implemented.
+    @inline(__always)
+    func implementsIO(_ opcode: UInt8) -> Bool {
+        implementedIO[Int(opcode >> 6)] & (1 << UInt64(opcode & 63)) != 0
+    }
+
     /// The log for `commandSet`: the admin half always, the I/O half for the NVM command set
     /// only (the only one implemented; other CSIs get an empty I/O half, as in QEMU).
     static func effectsLog(_ commandSet: CommandSet) -> CommandEffectsLog {
@@ -237,14 +364,15 @@ public final class EmulatedController: Controller {
 
     /// The namespace `nsid` if it is allocated and attached to this controller (active).
     func activeNamespace(_ nsid: UInt32) -> Namespace? {
-        guard let ns = subsystem.state.withLock({ $0.namespaces[nsid] }) else { return nil }
-        return ns.state.withLock { $0.attached.contains(controllerID) && !$0.deleted } ? ns : nil
+        guard let ns = subsystem.namespace(nsid)?.takeUnretainedValue() else { return nil }
+        return ns.state.withSharedLock { $0.isActive(for: controllerID) } ? ns : nil
     }
 
     /// NSID is 1...NN.
+    @inline(__always)
     func isValidNSID(_ nsid: UInt32) -> Bool {
-        nsid != 0 && nsid <= subsystem.state.withLock { $0.maxNamespaces }
+        nsid != 0 && nsid <= subsystem.maxNamespaces
     }
 
-    var hostKey: HostKey { HostKey(hostID: local.withLock { $0.hostID }, controllerID: controllerID) }
+    var hostKey: HostKey { local.withLock { $0.host } }
 }

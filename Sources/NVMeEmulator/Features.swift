@@ -49,7 +49,8 @@ extension EmulatedController {
         subsystem.state.withLock { $0.savedFeatures[controllerID]?[key] } ?? Self.defaultFeature(key)
     }
 
-    var volatileWriteCacheEnabled: Bool { currentFeature(featureKey(.volatileWriteCache)) & 1 != 0 }
+    /// Volatile Write Cache on (WCE): read without a lock, for the write path.
+    var volatileWriteCacheEnabled: Bool { writeCache.enabled }
 
     func getFeatures(_ cmd: Command, _ data: UnsafeMutableRawBufferPointer) -> Completion {
         let fid = FeatureID(rawValue: UInt8(truncatingIfNeeded: cmd.cdw10))
@@ -137,8 +138,10 @@ extension EmulatedController {
             value &= 1
             if value == 0 { flushAll() }     // turning the cache off writes it back
         case .numberOfQueues:
-            guard value & 0xFFFF != 0xFFFF, value >> 16 != 0xFFFF else { return Completion(status: .invalidField.withDoNotRetry) }
-            return Completion(dw0: Self.queuesAllocated)   // fixed allocation, as QEMU
+            // The host driver created its I/O queues before any passthrough command could
+            // arrive (the emulator serves I/O), and Number of Queues may be set only before
+            // that: Command Sequence Error, as the specification and QEMU's controller say.
+            return Completion(status: .commandSequenceError.withDoNotRetry)
         case .interruptCoalescing:
             value &= 0xFFFF
         case .asynchronousEventConfiguration:
@@ -162,15 +165,19 @@ extension EmulatedController {
             if registered && HostKey(hostID: id, controllerID: controllerID) != old {
                 return Completion(status: .commandSequenceError.withDoNotRetry)
             }
-            local.withLock { $0.hostID = id.contains(where: { $0 != 0 }) ? id : [] }
+            local.withLock { $0.setHostID(id) }
             return Completion(dw0: extended ? 1 : 0)
         default:
             break
         }
-        local.withLock { c in for n in nsids { c.features[featureKey(fid, selector: selector, nsid: n)] = value } }
+        local.withLock { c in
+            for n in nsids { c.features[featureKey(fid, selector: selector, nsid: n)] = value }
+            if fid == .volatileWriteCache { writeCache.current.store(UInt8(value), ordering: .relaxed) }
+        }
         if save {
             subsystem.state.withLock { s in
                 for n in nsids { s.savedFeatures[controllerID, default: [:]][featureKey(fid, selector: selector, nsid: n)] = value }
+                if fid == .volatileWriteCache { writeCache.saved.store(UInt8(value), ordering: .relaxed) }
                 subsystem.save(&s)
             }
         }

@@ -90,7 +90,6 @@ extension EmulatedController {
     }
 
     func smartLog() -> [UInt8] {
-        let c = subsystem.counters
         let overThreshold = currentFeature(featureKey(.temperatureThreshold, selector: 0))
         let underThreshold = currentFeature(featureKey(.temperatureThreshold, selector: 1))
         let temperature: UInt16 = 0x143   // 323 K
@@ -106,14 +105,14 @@ extension EmulatedController {
             p.u8(4, 10)                                 // Available Spare Threshold
             p.u8(5, 0)                                  // Percentage Used
             // Data units: thousands of 512-byte units, rounded up.
-            p.u128(32, (c.unitsRead.load(ordering: .relaxed) + 999) / 1000)
-            p.u128(48, (c.unitsWritten.load(ordering: .relaxed) + 999) / 1000)
-            p.u128(64, c.hostReads.load(ordering: .relaxed))          // Host Read Commands
-            p.u128(80, c.hostWrites.load(ordering: .relaxed))         // Host Write Commands
+            p.u128(32, (subsystem.counters.unitsRead.load(ordering: .relaxed) + 999) / 1000)
+            p.u128(48, (subsystem.counters.unitsWritten.load(ordering: .relaxed) + 999) / 1000)
+            p.u128(64, subsystem.counters.hostReads.load(ordering: .relaxed))          // Host Read Commands
+            p.u128(80, subsystem.counters.hostWrites.load(ordering: .relaxed))         // Host Write Commands
             p.u128(112, s.powerCycles)                                // Power Cycles
             p.u128(128, s.powerOnHours)                               // Power On Hours
             p.u128(144, s.unsafeShutdowns)                            // Unsafe Shutdowns
-            p.u128(160, c.mediaErrors.load(ordering: .relaxed))       // Media and Data Integrity Errors
+            p.u128(160, subsystem.counters.mediaErrors.load(ordering: .relaxed))       // Media and Data Integrity Errors
             p.u128(176, s.errorCount)                                 // Number of Error Information Log Entries
             p.u16(200, temperature)                                   // Temperature Sensor 1
             return p.bytes

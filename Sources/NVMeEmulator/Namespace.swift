@@ -1,4 +1,8 @@
-import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Who a reservation command comes from. Registration belongs to a host, named by its Host
 /// Identifier (Set Features 81h); a controller whose host never set one is a host of its own.
@@ -74,28 +78,118 @@ struct NamespaceState {
     var formatIndex: UInt8
     /// Capacity in bytes; NSZE = NCAP = NUSE = sizeBytes / lbaSize (no thin provisioning).
     var sizeBytes: UInt64
-    var store: any BlockStore
+    var store: NamespaceStore
     /// Blocks made uncorrectable by Write Uncorrectable, in LBAs of the current format.
     var uncorrectable = IntervalSet()
     var reservation = ReservationState()
     /// Controllers this namespace is attached to.
-    var attached: Set<UInt16>
+    var attached: Set<UInt16> { didSet { attachedList = attached.sorted() } }
+    /// `attached` as a short array, for the I/O path's check: a scan of a controller or two
+    /// costs less than hashing.
+    private(set) var attachedList: [UInt16]
     /// NGUID (also the source of EUI-64 and UUID).
     var nguid: [UInt8]
     var deleted = false
+
+    init(formatIndex: UInt8, sizeBytes: UInt64, store: NamespaceStore, attached: Set<UInt16>, nguid: [UInt8]) {
+        self.formatIndex = formatIndex
+        self.sizeBytes = sizeBytes
+        self.store = store
+        self.attached = attached
+        attachedList = attached.sorted()
+        self.nguid = nguid
+    }
+
+    /// Whether controller `id` may use the namespace: it is allocated and attached to `id`.
+    @inline(__always)
+    func isActive(for id: UInt16) -> Bool {
+        !deleted && attachedList.contains(id)
+    }
 
     var lbaSize: UInt32 { Limits.lbaFormats[Int(formatIndex)] }
     var blockCount: UInt64 { sizeBytes / UInt64(lbaSize) }
 }
 
-/// One namespace of a subsystem: NSID and its lock-guarded state. Every I/O holds the lock
-/// for the whole command, so concurrent submitters see the results of some serial order.
+/// One namespace of a subsystem: NSID and its lock-guarded state. Every command holds the
+/// lock for its whole execution (shared by commands that only read), so concurrent
+/// submitters see the results of some serial order.
 final class Namespace: Sendable {
     let nsid: UInt32
-    let state: Mutex<NamespaceState>
-    init(nsid: UInt32, state: consuming sending NamespaceState) {
+    let state: NamespaceLock
+    init(nsid: UInt32, state: consuming NamespaceState) {
         self.nsid = nsid
-        self.state = Mutex(state)
+        self.state = NamespaceLock(state)
+    }
+}
+
+/// A namespace's state behind a readers-writer lock: commands that only read the namespace
+/// (Read, Compare, Verify) share it and run in parallel, everything else holds it alone.
+/// Writers are preferred, so a stream of reads cannot hold a write off for ever.
+final class NamespaceLock: @unchecked Sendable {
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+    private let value: UnsafeMutablePointer<NamespaceState>
+
+    init(_ state: consuming NamespaceState) {
+        lock = .allocate(capacity: 1)
+        var attributes = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attributes)
+        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        pthread_rwlock_init(lock, &attributes)
+        pthread_rwlockattr_destroy(&attributes)
+        value = .allocate(capacity: 1)
+        value.initialize(to: state)
+    }
+
+    deinit {
+        value.deinitialize(count: 1)
+        value.deallocate()
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    /// Runs `body` holding the lock alone: it may change the state.
+    @inline(__always)
+    func withLock<R, E: Error>(_ body: (inout NamespaceState) throws(E) -> R) throws(E) -> R {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body(&value.pointee)
+    }
+
+    /// Runs `body` sharing the lock with other readers: it must only read the state. It gets
+    /// the state `inout` only so that it works in place: a borrow of the pointee is a copy of
+    /// the whole state, which retains everything in it (and makes readers on other cores
+    /// fight over the reference counts).
+    @inline(__always)
+    func withSharedLock<R>(_ body: (inout NamespaceState) -> R) -> R {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return body(&value.pointee)
+    }
+}
+
+/// The namespaces of a subsystem by NSID, immutable once built: what the I/O path looks a
+/// namespace up in without taking the subsystem lock (`EmulatedSubsystem.namespace(_:)`).
+final class NamespaceIndex: @unchecked Sendable {
+    /// Keeps the namespaces alive for the unretained slots.
+    private let namespaces: [Namespace]
+    /// Slot `nsid - 1`, up to the highest NSID allocated.
+    private let slots: UnsafeMutableBufferPointer<Unmanaged<Namespace>?>
+
+    init(_ byNSID: [UInt32: Namespace]) {
+        namespaces = Array(byNSID.values)
+        slots = .allocate(capacity: Int(byNSID.keys.max() ?? 0))
+        slots.initialize(repeating: nil)
+        for ns in namespaces { slots[Int(ns.nsid) - 1] = Unmanaged.passUnretained(ns) }
+    }
+
+    deinit { slots.deallocate() }
+
+    /// The namespace `nsid`, if allocated when the index was built.
+    @inline(__always)
+    func lookup(_ nsid: UInt32) -> Unmanaged<Namespace>? {
+        let slot = Int(nsid) &- 1
+        guard slot >= 0 && slot < slots.count else { return nil }
+        return slots[slot]
     }
 }
 

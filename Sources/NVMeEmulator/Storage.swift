@@ -9,11 +9,12 @@ struct StorageError: Error { var errno: Int32 }
 
 /// Where a namespace's bytes live. Byte-addressed; the namespace turns LBAs into offsets.
 /// Not thread-safe by itself (hence `@unchecked Sendable` on the stores): the owning
-/// namespace's lock serializes every call.
+/// namespace's lock serializes every call that changes it, and reads run only under the
+/// shared lock, while nothing changes it.
 ///
 /// Blocks never written read as the store's *background*: zeroes, or the pattern the last
 /// Sanitize Overwrite left behind.
-protocol BlockStore: AnyObject, Sendable {
+protocol BlockStore: Sendable {
     func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError)
     func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) throws(StorageError)
     /// Writes zeroes (deallocating where the store can).
@@ -24,6 +25,58 @@ protocol BlockStore: AnyObject, Sendable {
     func sync() throws(StorageError)
     /// Removes the backing (namespace deleted).
     func destroy()
+}
+
+/// A namespace's store, in memory or in a file: an enum rather than `any BlockStore`, so a
+/// command reaches the store's code directly, not through a witness table.
+enum NamespaceStore: BlockStore {
+    case memory(MemoryStore)
+    case file(FileStore)
+
+    @inline(__always)
+    func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) {
+        switch self {
+        case .memory(let store): store.read(at: offset, into: buffer)
+        case .file(let store): try store.read(at: offset, into: buffer)
+        }
+    }
+
+    @inline(__always)
+    func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) throws(StorageError) {
+        switch self {
+        case .memory(let store): store.write(at: offset, from: buffer)
+        case .file(let store): try store.write(at: offset, from: buffer)
+        }
+    }
+
+    func zero(at offset: UInt64, count: UInt64) throws(StorageError) {
+        switch self {
+        case .memory(let store): store.zero(at: offset, count: count)
+        case .file(let store): try store.zero(at: offset, count: count)
+        }
+    }
+
+    func eraseAll(pattern: UInt32) throws(StorageError) {
+        switch self {
+        case .memory(let store): store.eraseAll(pattern: pattern)
+        case .file(let store): try store.eraseAll(pattern: pattern)
+        }
+    }
+
+    @inline(__always)
+    func sync() throws(StorageError) {
+        switch self {
+        case .memory: return
+        case .file(let store): try store.sync()
+        }
+    }
+
+    func destroy() {
+        switch self {
+        case .memory(let store): store.destroy()
+        case .file(let store): store.destroy()
+        }
+    }
 }
 
 /// Fills `buffer` with `pattern` repeated, as a little-endian dword stream aligned to `phase`.
@@ -39,85 +92,135 @@ func fillPattern(_ buffer: UnsafeMutableRawBufferPointer, pattern: UInt32, phase
     }
 }
 
-/// Sparse in-memory storage: a table of 4 KiB chunks, allocated only when written, so a
-/// 1 TiB namespace costs only what is written.
+/// Sparse in-memory storage: the namespace's bytes at their offsets in one anonymous
+/// mapping, reserved whole (no memory committed) and backed page by page as 4 KiB chunks
+/// are written; a bitmap says which chunks were, and unwritten ones read as the background.
+/// So a 1 TiB namespace costs what is written (plus a bit per 4 KiB), and a read or a write
+/// of written blocks is a bit test and a copy from page-aligned memory: no lookup, no
+/// allocation. Deallocated chunks give their pages back (MADV_DONTNEED).
 final class MemoryStore: BlockStore, @unchecked Sendable {
-    static let chunkSize: UInt64 = 4096
-    private var chunks: [UInt64: [UInt8]] = [:]
+    static let chunkSize = 4096
+    private let base: UnsafeMutableRawPointer
+    /// Bytes mapped: the size rounded up to whole chunks.
+    private let mapped: Int
+    /// One bit per chunk: written (its page holds its bytes) or not (its page is untouched
+    /// or given back, so it holds zeroes, and the chunk reads as the background).
+    private let written: UnsafeMutablePointer<UInt64>
+    private var chunkCount = 0
     private var background: UInt32 = 0
 
-    init() {}
+    /// A store of `size` bytes, none written. Traps if the process has not that much address
+    /// space left (a namespace larger than about 100 TiB).
+    init(size: UInt64) {
+        let chunks = max(1, Int((size + UInt64(Self.chunkSize) - 1) / UInt64(Self.chunkSize)))
+        mapped = chunks * Self.chunkSize
+        let p = mmap(nil, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else {
+            fatalError("cannot reserve \(size) bytes of address space for an in-memory namespace: \(errnoString(errno))")
+        }
+        // 4 KiB pages even where transparent huge pages are on for everything: a write of one
+        // block must not commit 2 MiB.
+        _ = madvise(p, mapped, MADV_NOHUGEPAGE)
+        base = p
+        written = calloc((chunks + 63) / 64, MemoryLayout<UInt64>.stride)!.bindMemory(to: UInt64.self, capacity: (chunks + 63) / 64)
+    }
 
-    /// How many bytes of chunks are allocated (tests check sparseness).
-    var allocatedBytes: Int { chunks.count * Int(Self.chunkSize) }
+    deinit {
+        munmap(base, mapped)
+        free(written)
+    }
 
-    /// Walks `count` bytes from `offset` chunk by chunk: `body(index, within, done, n)` covers
-    /// `n` bytes of chunk `index` from byte `within`, which are bytes `done..<done+n` of the range.
-    private func forEachChunk(from offset: UInt64, count: UInt64,
-                              _ body: (_ index: UInt64, _ within: Int, _ done: Int, _ n: Int) -> Void) {
-        var done: UInt64 = 0
+    /// How many bytes of chunks are written (tests check sparseness).
+    var allocatedBytes: Int { chunkCount * Self.chunkSize }
+
+    @inline(__always)
+    private func isWritten(_ chunk: Int) -> Bool {
+        written[chunk / 64] & (1 << UInt64(chunk % 64)) != 0
+    }
+
+    /// Marks `chunk` written, its page holding the background first if the caller writes
+    /// only part of it.
+    @inline(__always)
+    private func prepare(_ chunk: Int, whole: Bool) {
+        if isWritten(chunk) { return }
+        if !whole && background != 0 {
+            fillPattern(UnsafeMutableRawBufferPointer(start: base + chunk &* Self.chunkSize, count: Self.chunkSize),
+                        pattern: background, phase: UInt64(chunk &* Self.chunkSize))
+        }
+        written[chunk / 64] |= 1 << UInt64(chunk % 64)
+        chunkCount &+= 1
+    }
+
+    /// Walks `count` bytes from `offset` chunk by chunk: `body(chunk, within, done, n)` covers
+    /// `n` bytes of `chunk` from byte `within`, which are bytes `done..<done+n` of the range.
+    @inline(__always)
+    private func forEachChunk(from offset: UInt64, count: Int, _ body: (_ chunk: Int, _ within: Int, _ done: Int, _ n: Int) -> Void) {
+        precondition(offset <= UInt64(mapped) && count <= mapped - Int(offset), "offset beyond the namespace")
+        var done = 0
+        var position = Int(offset)
         while done < count {
-            let pos = offset &+ done
-            let within = pos % Self.chunkSize
-            let n = min(Self.chunkSize - within, count - done)
-            body(pos / Self.chunkSize, Int(within), Int(done), Int(n))
-            done += n
+            let within = position % Self.chunkSize
+            let n = min(Self.chunkSize &- within, count &- done)
+            body(position / Self.chunkSize, within, done, n)
+            done &+= n
+            position &+= n
         }
     }
 
     func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) {
-        forEachChunk(from: offset, count: UInt64(buffer.count)) { index, within, done, n in
-            let dst = unsafe UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + n)])
-            if let chunk = chunks[index] {
-                chunk.withUnsafeBytes { src in
-                    unsafe dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[within..<(within + n)]))
-                }
+        guard let destination = buffer.baseAddress else { return }
+        forEachChunk(from: offset, count: buffer.count) { chunk, within, done, n in
+            if isWritten(chunk) {
+                (destination + done).copyMemory(from: base + (chunk &* Self.chunkSize &+ within), byteCount: n)
             } else {
-                unsafe fillPattern(dst, pattern: background, phase: offset &+ UInt64(done))
+                fillPattern(UnsafeMutableRawBufferPointer(start: destination + done, count: n), pattern: background,
+                            phase: offset &+ UInt64(done))
             }
         }
     }
 
     func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) {
-        forEachChunk(from: offset, count: UInt64(buffer.count)) { index, within, done, n in
-            if chunks[index] == nil { chunks[index] = freshChunk(index) }
-            chunks[index]!.withUnsafeMutableBytes { dst in
-                unsafe UnsafeMutableRawBufferPointer(rebasing: dst[within..<(within + n)])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[done..<(done + n)]))
-            }
+        guard let source = buffer.baseAddress else { return }
+        forEachChunk(from: offset, count: buffer.count) { chunk, within, done, n in
+            prepare(chunk, whole: n == Self.chunkSize)
+            (base + (chunk &* Self.chunkSize &+ within)).copyMemory(from: source + done, byteCount: n)
         }
-    }
-
-    private func freshChunk(_ index: UInt64) -> [UInt8] {
-        var c = [UInt8](repeating: 0, count: Int(Self.chunkSize))
-        if background != 0 { c.withUnsafeMutableBytes { fillPattern($0, pattern: background, phase: index * Self.chunkSize) } }
-        return c
     }
 
     func zero(at offset: UInt64, count: UInt64) {
-        forEachChunk(from: offset, count: count) { index, within, _, n in
-            if n == Int(Self.chunkSize) && background == 0 {
-                chunks[index] = nil            // deallocated: reads return zeroes
-                return
-            }
-            if chunks[index] == nil {
-                if background == 0 { return }  // an unwritten chunk already reads as zeroes
-                chunks[index] = freshChunk(index)
-            }
-            chunks[index]!.withUnsafeMutableBytes { dst in
-                unsafe UnsafeMutableRawBufferPointer(rebasing: dst[within..<(within + n)])
-                    .initializeMemory(as: UInt8.self, repeating: 0)
+        // Whole chunks over a zero background are given back, a run of them at a time.
+        var run: (first: Int, end: Int)?
+        func release() {
+            if let r = run { _ = madvise(base + r.first &* Self.chunkSize, (r.end &- r.first) &* Self.chunkSize, MADV_DONTNEED) }
+            run = nil
+        }
+        forEachChunk(from: offset, count: Int(count)) { chunk, within, _, n in
+            if n == Self.chunkSize && background == 0 {
+                guard isWritten(chunk) else { return }      // an unwritten chunk already reads as zeroes
+                written[chunk / 64] &= ~(1 << UInt64(chunk % 64))
+                chunkCount &-= 1
+                if let r = run, r.end == chunk { run = (r.first, chunk &+ 1) } else { release(); run = (chunk, chunk &+ 1) }
+            } else if isWritten(chunk) || background != 0 {
+                prepare(chunk, whole: false)
+                (base + (chunk &* Self.chunkSize &+ within)).initializeMemory(as: UInt8.self, repeating: 0, count: n)
             }
         }
+        release()
     }
 
     func eraseAll(pattern: UInt32) {
-        chunks.removeAll()
+        destroy()
         background = pattern
     }
 
     func sync() {}
-    func destroy() { chunks.removeAll() }
+
+    /// Gives every page back: afterwards nothing is written.
+    func destroy() {
+        _ = madvise(base, mapped, MADV_DONTNEED)
+        written.update(repeating: 0, count: (mapped / Self.chunkSize + 63) / 64)
+        chunkCount = 0
+    }
 }
 
 /// File-backed storage: one sparse file per namespace, pread/pwrite at byte offsets,

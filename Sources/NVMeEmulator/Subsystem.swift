@@ -80,6 +80,8 @@ struct SubsystemState {
     var unsafeShutdowns: UInt64 = 0
     /// SMART counters read from the state file, moved into `SmartCounters` on open.
     var savedCounters: [UInt64] = []
+    /// Every namespace index published (`EmulatedSubsystem.publishNamespaces`), newest last.
+    var indexes: [NamespaceIndex] = []
 
     func namespace(_ nsid: UInt32) -> Namespace? { namespaces[nsid] }
 
@@ -126,8 +128,9 @@ struct SubsystemState {
     }
 }
 
-/// SMART / Health counters, updated without the subsystem lock.
-final class SmartCounters: Sendable {
+/// SMART / Health counters, updated without the subsystem lock. Stored in place in the
+/// subsystem (not a class of its own), so updating them retains nothing.
+struct SmartCounters: ~Copyable, Sendable {
     /// 512-byte data units read and written (reported in thousands, rounded up).
     let unitsRead = Atomic<UInt64>(0)
     let unitsWritten = Atomic<UInt64>(0)
@@ -154,6 +157,14 @@ public final class EmulatedSubsystem: Sendable {
     private let lockFD: Int32
     let state: Mutex<SubsystemState>
     let counters = SmartCounters()
+    /// Identify Controller NN, fixed when the subsystem is created.
+    let maxNamespaces: UInt32
+    /// The namespaces by NSID, for lookups without the subsystem lock (the I/O path): a new
+    /// index is published whole whenever a namespace is created or deleted. Every index
+    /// published stays alive as long as the subsystem (`SubsystemState.indexes`, one per
+    /// Namespace Management command), so a reader that loaded an old one never touches a
+    /// freed namespace.
+    private let index: Atomic<Unmanaged<NamespaceIndex>>
 
     /// An in-memory subsystem created from `configuration` (its controller ID is unused here).
     public init(configuration: EmulatorConfiguration = .init()) {
@@ -163,10 +174,13 @@ public final class EmulatedSubsystem: Sendable {
         for i in 0..<max(0, configuration.namespaceCount) {
             let nsid = UInt32(i + 1)
             let ns = NamespaceState(formatIndex: configuration.lbaFormat <= 1 ? configuration.lbaFormat : 0,
-                                    sizeBytes: configuration.namespaceSize, store: MemoryStore(), attached: [],
+                                    sizeBytes: configuration.namespaceSize,
+                                    store: .memory(MemoryStore(size: configuration.namespaceSize)), attached: [],
                                     nguid: makeNGUID(serial: configuration.serialNumber, nsid: nsid, salt: 0))
             s.namespaces[nsid] = Namespace(nsid: nsid, state: ns)
         }
+        maxNamespaces = s.maxNamespaces
+        index = Atomic(Self.firstIndex(&s))
         state = Mutex(s)
     }
 
@@ -209,7 +223,7 @@ public final class EmulatedSubsystem: Sendable {
                     let nsid = UInt32(i + 1)
                     let store = try FileStore(path: Self.dataPath(directory, nsid), size: configuration.namespaceSize)
                     let ns = NamespaceState(formatIndex: configuration.lbaFormat <= 1 ? configuration.lbaFormat : 0,
-                                            sizeBytes: configuration.namespaceSize, store: store, attached: [],
+                                            sizeBytes: configuration.namespaceSize, store: .file(store), attached: [],
                                             nguid: makeNGUID(serial: configuration.serialNumber, nsid: nsid, salt: 0))
                     s.namespaces[nsid] = Namespace(nsid: nsid, state: ns)
                 }
@@ -231,6 +245,8 @@ public final class EmulatedSubsystem: Sendable {
             counters.mediaErrors.store(s.savedCounters[4], ordering: .relaxed)
             s.errorCount = s.savedCounters[5]
         }
+        maxNamespaces = s.maxNamespaces
+        index = Atomic(Self.firstIndex(&s))
         state = Mutex(s)
         // Mark the state unclean until a clean release, so a crash counts as an unsafe shutdown.
         if let failure = state.withLock({ self.save(&$0, clean: false) }) {
@@ -248,6 +264,28 @@ public final class EmulatedSubsystem: Sendable {
     }
 
     static func dataPath(_ directory: String, _ nsid: UInt32) -> String { directory + "/ns-\(nsid).img" }
+
+    /// The namespace `nsid` if it is allocated, found without the subsystem lock; unretained,
+    /// and valid as long as the subsystem (see `index`).
+    @inline(__always)
+    func namespace(_ nsid: UInt32) -> Unmanaged<Namespace>? {
+        index.load(ordering: .acquiring)._withUnsafeGuaranteedRef { $0.lookup(nsid) }
+    }
+
+    /// Publishes the namespaces of `s` for `namespace(_:)`: call with the subsystem lock held,
+    /// after creating or deleting a namespace.
+    func publishNamespaces(_ s: inout SubsystemState) {
+        let published = NamespaceIndex(s.namespaces)
+        s.indexes.append(published)
+        index.store(Unmanaged.passUnretained(published), ordering: .releasing)
+    }
+
+    /// The first index of a subsystem being initialized, kept in `s`.
+    private static func firstIndex(_ s: inout SubsystemState) -> Unmanaged<NamespaceIndex> {
+        let first = NamespaceIndex(s.namespaces)
+        s.indexes.append(first)
+        return Unmanaged.passUnretained(first)
+    }
 
     private static func fresh(_ c: EmulatorConfiguration) -> SubsystemState {
         var slots = [String?](repeating: nil, count: Limits.firmwareSlots)
@@ -412,7 +450,7 @@ public final class EmulatedSubsystem: Sendable {
                 guard f.count > 5 else { throw bad("ns needs an attached list") }
                 let attached = Set(f[5].split(separator: ",").compactMap { UInt16($0) })
                 let store = try FileStore(path: dataPath(directory, nsid), size: size)
-                pendingNS.append((nsid, NamespaceState(formatIndex: format, sizeBytes: size, store: store,
+                pendingNS.append((nsid, NamespaceState(formatIndex: format, sizeBytes: size, store: .file(store),
                                                        attached: attached, nguid: nguid)))
             case "unc":
                 let nsid: UInt32 = try num(1)

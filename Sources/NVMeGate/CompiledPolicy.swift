@@ -70,6 +70,12 @@ public final class CompiledPolicy: @unchecked Sendable {
     /// Per tenant index: its profile, whether it owns every namespace, and its grants
     /// (`grants[grantStart[t] ..< grantStart[t + 1]]`).
     let tenantProfiles: [UInt16]
+    /// The first tenant index naming each uid, gid and caller name: `assignment(for:)` in
+    /// three lookups instead of a search through every tenant's sets (a reload assigns
+    /// every open handle).
+    let firstTenantByUID: [UInt32: Int]
+    let firstTenantByGID: [UInt32: Int]
+    let firstTenantByName: [String: Int]
     @usableFromInline let tenantOwnsAll: UnsafeMutableBufferPointer<Bool>
     @usableFromInline let grantStart: UnsafeMutableBufferPointer<Int>
     @usableFromInline let grants: UnsafeMutableBufferPointer<CompiledGrant>
@@ -105,10 +111,13 @@ public final class CompiledPolicy: @unchecked Sendable {
         var profiles = [policy.defaultRules]
         var profileOf: [Rules: Int] = [policy.defaultRules: 0]
         var tenantProfiles: [UInt16] = [0]
-        for tenant in policy.tenants {
-            let index = profileOf[tenant.rules] ?? {
-                profiles.append(tenant.rules)
-                profileOf[tenant.rules] = profiles.count - 1
+        tenantProfiles.reserveCapacity(policy.tenants.count + 1)
+        // By index, here and below: a `for tenant in` loop copies every tenant (its sets retained).
+        for i in policy.tenants.indices {
+            let rules = policy.tenants[i].rules
+            let index = profileOf[rules] ?? {
+                profiles.append(rules)
+                profileOf[rules] = profiles.count - 1
                 return profiles.count - 1
             }()
             tenantProfiles.append(UInt16(index))
@@ -144,14 +153,24 @@ public final class CompiledPolicy: @unchecked Sendable {
         }
 
         tenantCount = policy.tenants.count + 1
+        var byUID: [UInt32: Int] = [:], byGID: [UInt32: Int] = [:], byName: [String: Int] = [:]
+        byUID.reserveCapacity(policy.tenants.count)
+        // Last to first, so each id ends up with the first tenant that names it.
+        for i in policy.tenants.indices.reversed() {
+            for uid in policy.tenants[i].uids { byUID[uid] = i + 1 }
+            for gid in policy.tenants[i].gids { byGID[gid] = i + 1 }
+            for name in policy.tenants[i].callerNames { byName[name] = i + 1 }
+        }
+        firstTenantByUID = byUID; firstTenantByGID = byGID; firstTenantByName = byName
         tenantOwnsAll = .allocate(capacity: tenantCount)
         grantStart = .allocate(capacity: tenantCount + 1)
         var flat: [CompiledGrant] = []
+        flat.reserveCapacity(policy.tenants.count)
         tenantOwnsAll[0] = false
         grantStart[0] = 0
-        for (i, tenant) in policy.tenants.enumerated() {
+        for i in policy.tenants.indices {
             grantStart[i + 1] = flat.count
-            switch tenant.ownership {
+            switch policy.tenants[i].ownership {
             case .all:
                 tenantOwnsAll[i + 1] = true
             case .grants(let list):
@@ -191,9 +210,13 @@ public final class CompiledPolicy: @unchecked Sendable {
     }
 
     /// The profile and tenant index a caller resolves to: what a handle opened by it carries.
+    /// The same tenant as `policy.tenantIndex(for:)`: the first naming the caller's name,
+    /// uid or gid.
     public func assignment(for caller: Caller) -> (profile: UInt16, tenant: UInt16) {
-        guard let index = policy.tenantIndex(for: caller) else { return (0, 0) }
-        return (tenantProfiles[index + 1], UInt16(index + 1))
+        var first = min(firstTenantByUID[caller.uid] ?? Int.max, firstTenantByGID[caller.gid] ?? Int.max)
+        if let name = caller.name, let t = firstTenantByName[name] { first = min(first, t) }
+        guard first != Int.max else { return (0, 0) }
+        return (tenantProfiles[first], UInt16(first))
     }
 
     /// The tenant a handle's tenant index names, nil for the default rules.
@@ -323,13 +346,13 @@ public final class CompiledPolicy: @unchecked Sendable {
     /// commands from one handle, make a `Decider` once instead.
     @inlinable @inline(__always)
     public func decide(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext, fused: Bool = false) -> Reason {
-        Decider(self, handle: handle, queue: queue, windows: false).decide(entry, fused: fused)
+        Decider(self, handle: handle, queue: queue, windows: false, retained: nil).decide(entry, fused: fused)
     }
 
     /// The policy's rules alone, without envelope checks or the capability bypass.
     @inlinable @inline(__always)
     public func policyDecision(_ entry: borrowing SubmissionEntry, queue: Queue, handle: HandleContext) -> Reason {
-        Decider(self, handle: handle, queue: queue, windows: false).rules(entry)
+        Decider(self, handle: handle, queue: queue, windows: false, retained: nil).rules(entry)
     }
 
     /// The CDW10 field filters: Identify CNS, Get Log Page LID (and LSP, RAE), Get Features FID.

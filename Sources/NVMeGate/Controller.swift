@@ -68,10 +68,48 @@ public protocol Controller: AnyObject, Sendable {
     func submit(_ command: borrowing SubmissionEntry, queue: Queue,
                 data: UnsafeMutableRawBufferPointer, metadata: UnsafeMutableRawBufferPointer)
         throws(ControllerError) -> Completion
+    /// Executes a batch of commands in order, as `submit` would one after another: command
+    /// `i` is the `i`th 64-byte entry of `entries`, with the buffers `buffers[i]`, and its
+    /// completion or host-side failure initializes `outcomes[i]`. The default calls `submit`
+    /// for each; a backend overrides it to pay per-command costs (locks, lookups) once per
+    /// batch. The gate calls it with the commands of a `Gate.submitBatch` it allowed.
+    func submitBatch(_ entries: RawSpan, queue: Queue, buffers: UnsafePointer<CommandBuffers>,
+                     outcomes: UnsafeMutablePointer<Result<Completion, ControllerError>>)
     /// NVME_IOCTL_RESET: a controller reset.
     func reset() throws(ControllerError)
     /// NVME_IOCTL_SUBSYS_RESET: an NVM subsystem reset.
     func subsystemReset() throws(ControllerError)
     /// NVME_IOCTL_RESCAN: rescan namespaces.
     func rescan() throws(ControllerError)
+}
+
+/// The caller's buffers for one command of a batch: what `Controller.submit` takes as
+/// `data` and `metadata` (empty when the command has none).
+@frozen
+public struct CommandBuffers: BitwiseCopyable {
+    public var data: UnsafeMutableRawBufferPointer
+    public var metadata: UnsafeMutableRawBufferPointer
+
+    @inlinable
+    public init(data: UnsafeMutableRawBufferPointer = .init(start: nil, count: 0),
+                metadata: UnsafeMutableRawBufferPointer = .init(start: nil, count: 0)) {
+        self.data = data; self.metadata = metadata
+    }
+}
+
+extension Controller {
+    /// One `submit` per command: every backend supports batches this way.
+    public func submitBatch(_ entries: RawSpan, queue: Queue, buffers: UnsafePointer<CommandBuffers>,
+                            outcomes: UnsafeMutablePointer<Result<Completion, ControllerError>>) {
+        for i in 0..<SubmissionEntry.count(in: entries) {
+            let b = buffers[i]
+            let outcome: Result<Completion, ControllerError>
+            do throws(ControllerError) {
+                outcome = .success(try submit(SubmissionEntry(entries, index: i), queue: queue, data: b.data, metadata: b.metadata))
+            } catch {
+                outcome = .failure(error)
+            }
+            (outcomes + i).initialize(to: outcome)
+        }
+    }
 }

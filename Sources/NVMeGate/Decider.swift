@@ -9,11 +9,14 @@ import NVMeSpec
 /// and the policy's tables per command. It decides exactly as `CompiledPolicy.decide`,
 /// which is a decider made for one call.
 ///
-/// A decider borrows its policy (no reference count is touched per decision), so it
-/// cannot outlive the scope that holds the policy: it is `~Escapable`.
+/// A decider made with the public initializer holds its policy alive; it reads the policy
+/// through an unowned reference, so no reference count is touched per decision.
 @frozen
-public struct Decider: ~Escapable {
+public struct Decider {
     @usableFromInline unowned(unsafe) let policy: CompiledPolicy
+    /// The policy, held for a decider that may outlive its maker's reference (the public
+    /// initializer); nil for a decider made for one call, whose caller holds the policy.
+    @usableFromInline let retained: CompiledPolicy?
     /// The rows of the handle's rule set, queue and command set, indexed by opcode.
     @usableFromInline let rows: UnsafePointer<CompiledPolicy.Row>
     @usableFromInline let handle: HandleContext
@@ -38,20 +41,23 @@ public struct Decider: ~Escapable {
     @usableFromInline let readWindow: LBARange
     @usableFromInline let writeWindow: LBARange
 
-    /// A decider for commands `handle` sends on `queue` under `policy`.
-    @inlinable @_lifetime(borrow policy)
-    public init(_ policy: borrowing CompiledPolicy, handle: HandleContext, queue: Queue) {
-        self.init(policy, handle: handle, queue: queue, windows: true)
+    /// A decider for commands `handle` sends on `queue` under `policy`: for deciding many
+    /// commands (a ring) from one handle at the cost of working out the handle once.
+    @inlinable
+    public init(_ policy: CompiledPolicy, handle: HandleContext, queue: Queue) {
+        self.init(policy, handle: handle, queue: queue, windows: true, retained: policy)
     }
 
     /// `windows: false` skips working out the owned blocks (a loop over the tenant's
-    /// grants): for a single decision, where the full check costs the same.
-    @inlinable @inline(__always) @_lifetime(borrow policy)
-    init(_ policy: borrowing CompiledPolicy, handle: HandleContext, queue: Queue, windows: Bool) {
+    /// grants): for a single decision, where the full check costs the same. `retained`
+    /// nil: the caller keeps `policy` alive for as long as the decider is used.
+    @inlinable @inline(__always)
+    init(_ policy: CompiledPolicy, handle: HandleContext, queue: Queue, windows: Bool, retained: CompiledPolicy?) {
         let profile = Int(handle.profile) < policy.profileCount ? Int(handle.profile) : 0
         let partition = queue == .io && handle.kind == .partition
         let partitionRules = CompiledPolicy.ProfileFlag.partitionsConfined | CompiledPolicy.ProfileFlag.partitionsUnconfined
-        self.policy = copy policy
+        self.policy = policy
+        self.retained = retained
         self.handle = handle
         self.queue = queue
         self.profile = profile
@@ -135,3 +141,4 @@ public struct Decider: ~Escapable {
         return unsafeBitCast(UInt8(truncatingIfNeeded: settledVerdicts >> UInt64(index &* 8)), to: Reason.self)
     }
 }
+

@@ -45,6 +45,17 @@ final class PolicySnapshot: @unchecked Sendable {
     }
 }
 
+/// What the gate does with a command it has decided and whose buffers it has checked.
+enum Admission {
+    /// Refused (counted, and audited where the policy asks): the ioctl returns -errno.
+    case refused(errno: Int32)
+    /// Allowed: the controller executes it with these buffers.
+    case run(CommandBuffers)
+    /// Allowed if every range in its range list is owned (Dataset Management, Copy for a
+    /// handle that owns only some blocks): `Gate.submitCheckedRanges` checks a copy.
+    case checkRanges(CommandBuffers)
+}
+
 /// What the gate's mutex guards: every snapshot ever installed (kept alive so a reader that
 /// loaded one just before a swap can finish with it) and the caller of each open handle
 /// (so a reload can resolve them again).
@@ -334,10 +345,34 @@ public final class Gate: @unchecked Sendable {
     func execute(_ e: borrowing SubmissionEntry, queue: Queue, state: HandleState, snapshot: Unmanaged<PolicySnapshot>,
                  data: (address: UInt64, length: UInt64), metadata: (address: UInt64, length: UInt64),
                  writeResult: (Completion) -> Void) -> Int32 {
+        let result: Int32
+        switch admit(e, queue: queue, state: state, snapshot: snapshot, data: data, metadata: metadata) {
+        case .refused(let errno):
+            return -errno
+        case .checkRanges(let buffers):
+            result = snapshot._withUnsafeGuaranteedRef { s in
+                submitCheckedRanges(e, queue: queue, state: state, policy: s.compiled, data: buffers.data,
+                                    metadata: buffers.metadata, writeResult: writeResult)
+            }
+        case .run(let buffers):
+            result = submit(e, queue: queue, data: buffers.data, metadata: buffers.metadata, writeResult: writeResult)
+        }
+        if snapshot._withUnsafeGuaranteedRef({ $0.compiled.changesNamespaces(queue: queue, commandSet: state.context.commandSet,
+                                                                            opcode: e.opcode) }) {
+            rescanNamespaces()
+        }
+        return result
+    }
+
+    /// Decides `e` under `snapshot` and checks its buffers, counting and auditing as the
+    /// policy asks: what the ioctl and `submitBatch` then do with it.
+    @inline(__always)
+    func admit(_ e: borrowing SubmissionEntry, queue: Queue, state: HandleState, snapshot: Unmanaged<PolicySnapshot>,
+               data: (address: UInt64, length: UInt64), metadata: (address: UInt64, length: UInt64)) -> Admission {
         let reason = snapshot._withUnsafeGuaranteedRef { $0.compiled.decide(e, queue: queue, handle: state.context) }
         if reason != .allowed && reason != .rangeListUnchecked {
             record(reason, state, queue: queue, opcode: e.opcode, nsid: e.nsid, cdw10: e.cdw10, deciding: snapshot.takeUnretainedValue().compiled)
-            if !reason.isAllowed { return -reason.errno }
+            if !reason.isAllowed { return .refused(errno: reason.errno) }
         }
         let needed = TransferLength.of(e, queue: queue, commandSet: state.context.commandSet,
                                        lbaDataSize: state.lbaDataSize, metadataSize: state.metadataSize)
@@ -348,24 +383,14 @@ public final class Gate: @unchecked Sendable {
         else if (data.length > 0 && data.address == 0) || (metadata.length > 0 && metadata.address == 0) { refusal = .badAddress }
         if let refusal {
             record(refusal, state, queue: queue, opcode: e.opcode, nsid: e.nsid, deciding: snapshot.takeUnretainedValue().compiled)
-            return -refusal.errno
+            return .refused(errno: refusal.errno)
         }
-        let dataBuffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: UInt(data.address)),
-                                                       count: Int(clamping: data.length))
-        let metadataBuffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: UInt(metadata.address)),
-                                                           count: Int(clamping: metadata.length))
-        if reason == .rangeListUnchecked {
-            return snapshot._withUnsafeGuaranteedRef { s in
-                submitCheckedRanges(e, queue: queue, state: state, policy: s.compiled, data: dataBuffer,
-                                    metadata: metadataBuffer, writeResult: writeResult)
-            }
-        }
-        let result = submit(e, queue: queue, data: dataBuffer, metadata: metadataBuffer, writeResult: writeResult)
-        if snapshot._withUnsafeGuaranteedRef({ $0.compiled.changesNamespaces(queue: queue, commandSet: state.context.commandSet,
-                                                                            opcode: e.opcode) }) {
-            rescanNamespaces()
-        }
-        return result
+        let buffers = CommandBuffers(
+            data: UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: UInt(data.address)),
+                                                count: Int(clamping: data.length)),
+            metadata: UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: UInt(metadata.address)),
+                                                    count: Int(clamping: metadata.length)))
+        return reason == .rangeListUnchecked ? .checkRanges(buffers) : .run(buffers)
     }
 
     @inline(__always)
@@ -486,7 +511,8 @@ public final class Gate: @unchecked Sendable {
     @inline(__always)
     static func decideRing(_ policy: CompiledPolicy, queue: Queue, handle: HandleContext, entries: RawSpan, count: Int,
                            verdicts: UnsafeMutablePointer<UInt8>) {
-        let decider = Decider(policy, handle: handle, queue: queue)
+        // The caller holds `policy` for the call: no reference is taken.
+        let decider = Decider(policy, handle: handle, queue: queue, windows: true, retained: nil)
         for i in 0..<count {
             verdicts[i] = UInt8(truncatingIfNeeded: decider.decide(SubmissionEntry(entries, index: i)).errno)
         }

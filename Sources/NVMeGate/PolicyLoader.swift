@@ -161,16 +161,20 @@ enum TOMLTraps {
 
 /// Reads a parsed TOML document into a `Policy`, refusing unknown keys and wrong types.
 struct PolicyReader {
-    let locator: PolicyLocator
+    let file: String
+    /// The file's text, split into lines (`PolicyLocator`) only when an error needs a line
+    /// number: splitting a large file costs more than reading its tenants.
+    let text: String
     /// The `[[tenant]]` section being read (0-based), so errors point into it.
     var tenant: Int?
 
     init(file: String, text: String) {
-        locator = PolicyLocator(file: file, text: text)
+        self.file = file; self.text = text
     }
 
     func error(_ key: String, _ message: String) -> PolicyError {
-        PolicyError(file: locator.file, line: locator.line(of: key, tenant: tenant), key: key, message: message)
+        PolicyError(file: file, line: PolicyLocator(file: file, text: text).line(of: key, tenant: tenant), key: key,
+                    message: message)
     }
 
     func read(_ root: TOMLTable) throws(PolicyError) -> Policy {
@@ -261,23 +265,30 @@ struct PolicyReader {
     func readTenants(_ root: TOMLTable, defaultRules: Rules) throws(PolicyError) -> [Tenant] {
         guard let value = root["tenant"] else { return [] }
         guard let array = value.array else { throw error("tenant", "expected [[tenant]] tables") }
+        // Handles carry a tenant's index in 16 bits (`HandleContext.tenant`), 0 meaning none.
+        guard array.count <= Int(UInt16.max) else {
+            throw error("tenant", "\(array.count) tenants: a policy holds at most \(UInt16.max)")
+        }
         var tenants: [Tenant] = []
+        var names: Set<String> = []
         for (index, item) in array.enumerated() {
             let p = "tenant"
             var reader = self
             reader.tenant = index
             guard let t = item.table else { throw reader.error(p, "expected [[tenant]] tables, found \(item)") }
-            tenants.append(try reader.readTenant(t, p, defaultRules: defaultRules, earlier: tenants))
+            let tenant = try reader.readTenant(t, p, defaultRules: defaultRules, earlier: names)
+            names.insert(tenant.name)
+            tenants.append(tenant)
         }
         return tenants
     }
 
-    /// One `[[tenant]]` table.
-    func readTenant(_ t: TOMLTable, _ p: String, defaultRules: Rules, earlier tenants: [Tenant]) throws(PolicyError) -> Tenant {
+    /// One `[[tenant]]` table; `earlier` holds the names of the tenants before it.
+    func readTenant(_ t: TOMLTable, _ p: String, defaultRules: Rules, earlier: Set<String>) throws(PolicyError) -> Tenant {
         try allowOnly(t, p, ["name", "uids", "gids", "callers", "rules", "namespaces", "read_only_namespaces",
                              "lba_range", "partitions", "admin", "io", "audit_allowed"])
         guard let name = try string(t, p, "name"), !name.isEmpty else { throw error(p + ".name", "a tenant needs a name") }
-        guard !tenants.contains(where: { $0.name == name }) else { throw error(p + ".name", "two tenants are called \"\(name)\"") }
+        guard !earlier.contains(name) else { throw error(p + ".name", "two tenants are called \"\(name)\"") }
         let base: Rules
         switch try string(t, p, "rules") ?? "none" {
         case "none": base = Rules(ioCommands: .none)
@@ -473,7 +484,8 @@ struct PolicyReader {
         return set
     }
 
-    func allowOnly(_ t: TOMLTable, _ path: String, _ keys: Set<String>) throws(PolicyError) {
+    /// Refuses a key of `t` not in `keys` (a short list: searched, not hashed).
+    func allowOnly(_ t: TOMLTable, _ path: String, _ keys: [String]) throws(PolicyError) {
         for key in t.keys where !keys.contains(key) {
             let spelled = key.isEmpty ? "\"\"" : key   // the empty key, as TOML writes it
             let full = path.isEmpty ? spelled : path + "." + spelled

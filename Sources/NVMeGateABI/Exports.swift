@@ -36,13 +36,13 @@ public func nvmegate_create(_ policyPath: UnsafePointer<CChar>?, _ target: Unsaf
     } else {
         policy = .kernel
     }
-    let controller: any Controller
-    do { controller = try Target.open(target.map { String(cString: $0) } ?? Target.defaultSpec) } catch {
+    let opened: Target.Opened
+    do { opened = try Target.attach(target.map { String(cString: $0) } ?? Target.defaultSpec) } catch {
         report(error.description, into: err, length: errLength)
         errno = error.errno
         return nil
     }
-    let gate = Gate(controller: controller, policy: policy)
+    let gate = Gate(controller: opened.controller, policy: policy, controllerNumber: opened.controllerNumber)
     return OpaquePointer(Unmanaged.passRetained(gate).toOpaque())
 }
 

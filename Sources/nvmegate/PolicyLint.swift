@@ -27,7 +27,7 @@ struct PolicyLint: ParsableCommand {
     var effectsLog: String?
 
     @Option(help: ArgumentHelp(
-        "Judge against this target's controller (\"loopback\", \"emulated\", \"emulated:DIR\"): its effects logs, and its namespaces for the LBA ranges tenants own.",
+        "Judge against this target's controller (\"loopback\", \"emulated\", \"emulated:DIR\", a device path such as /dev/nvme0): its effects logs, and its namespaces for the LBA ranges tenants own.",
         valueName: "target"))
     var target: String?
 

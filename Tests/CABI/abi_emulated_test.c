@@ -175,8 +175,9 @@ static void features(int ctrl) {
     CHECK(get_feature(ctrl, 0x05, 3, 1) == 0 && result == 7, "Error Recovery (05h), SEL supported: saveable, namespace specific, changeable");
     CHECK(ADMIN(ctrl, .opcode = 0x09, .cdw10 = 0x07 | 1u << 31, .cdw11 = 0x000f000f) == 0x410d,
           "Set Number of Queues with SV: Feature Identifier Not Saveable, 0x410D");
-    CHECK(ADMIN(ctrl, .opcode = 0x09, .cdw10 = 0x07, .cdw11 = 0x000f000f) == 0 && result == 0x003f003f,
-          "Set Number of Queues: 64 and 64 allocated, in the result");
+    CHECK(ADMIN(ctrl, .opcode = 0x09, .cdw10 = 0x07, .cdw11 = 0x000f000f) == 0x400c,
+          "Set Number of Queues once the I/O queues exist: Command Sequence Error, 0x400C (as QEMU's controller)");
+    CHECK(get_feature(ctrl, 0x07, 0, 0) == 0 && result == 0x003f003f, "Number of Queues stays 64 and 64 allocated");
     CHECK(ADMIN(ctrl, .opcode = 0x09, .nsid = 1, .cdw10 = 0x06, .cdw11 = 1) == 0x410f,
           "Set Volatile Write Cache for NSID 1: Feature Not Namespace Specific, 0x410F");
     put64(buf, 0, 1000000);

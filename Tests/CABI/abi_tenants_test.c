@@ -397,8 +397,8 @@ static void ownership(int root_ctrl, int r1, int r2) {
           "Set Features 05h on FFFFFFFFh (every namespace): EACCES");
     CHECK(ADMIN(root_ctrl, .opcode = 0x0a, .nsid = 1, .cdw10 = 0x05) == 0 && result == 0x20, "root reads Error Recovery of NSID 1: 20h");
     CHECK(ADMIN(root_ctrl, .opcode = 0x0a, .nsid = 2, .cdw10 = 0x05) == 0 && result == 0, "Error Recovery of NSID 2 is unchanged: 0");
-    CHECK(ADMIN(ctrl, .opcode = 0x09, .cdw10 = 0x07, .cdw11 = 0x000f000f) == 0 && result == 0x003f003f,
-          "Set Features Number of Queues (controller-scoped): passes, 003F003Fh in the 64-bit result");
+    CHECK(ADMIN(ctrl, .opcode = 0x09, .cdw10 = 0x07, .cdw11 = 0x000f000f) == 0x400c,
+          "Set Features Number of Queues (controller-scoped): passes the gate; the controller answers Command Sequence Error 0x400C (its I/O queues exist)");
     CHECK(ADMIN(ctrl, .opcode = 0x0a, .cdw10 = 0x07) == 0 && result == 0x003f003f, "Get Features 07h (granted)");
     CHECK(ADMIN(ctrl, .opcode = 0x0a, .cdw10 = 0x06) == -EACCES, "Get Features 06h (not granted): EACCES");
 

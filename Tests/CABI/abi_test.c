@@ -65,6 +65,20 @@ int main(void) {
     nvmegate *bad = nvmegate_create(NULL, "no-such-target", err, sizeof err);
     CHECK(bad == NULL && strstr(err, "no-such-target") != NULL, "an unknown target fails with a message naming it");
 
+    /* device paths: open(2)'s errno, or ENODEV for what is not an NVMe device node, naming the path */
+    errno = 0;
+    bad = nvmegate_create(NULL, "/nonexistent/nvme0", err, sizeof err);
+    CHECK(bad == NULL && errno == ENOENT && strstr(err, "/nonexistent/nvme0: No such file or directory") != NULL,
+          "a device path that does not exist: NULL, ENOENT, the path in the message");
+    errno = 0;
+    bad = nvmegate_create(NULL, "/dev/null", err, sizeof err);
+    CHECK(bad == NULL && errno == ENODEV && strstr(err, "/dev/null is not an NVMe device node") != NULL,
+          "/dev/null: NULL, ENODEV, not an NVMe device node");
+    errno = 0;
+    bad = nvmegate_create(NULL, "/etc/passwd", err, sizeof err);
+    CHECK(bad == NULL && errno == ENODEV && strstr(err, "/etc/passwd is not a block or character device") != NULL,
+          "a regular file: NULL, ENODEV, not a block or character device");
+
     /* the emulated controller, file-backed: a write through one gate is read back through another */
     char dir[] = "/tmp/nvmegate-abi-XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "temporary directory");

@@ -111,6 +111,28 @@ struct CLIPassthruTests {
         #expect(unknown.stderr.contains("(0x4001)"), "\(unknown.stderr)")
     }
 
+    @Test("Device paths are real devices: open(2)'s error or why the file is no NVMe node, naming the path")
+    func devicePaths() throws {
+        let scratch = try CLIScratchDirectory()
+        let missing = try NVMeGateCLI.run(["id-ctrl", "/nonexistent/nvme0"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr == "nvmegate: /nonexistent/nvme0: No such file or directory\n")
+        let regular = try scratch.write("plain", [1, 2, 3])
+        let file = try NVMeGateCLI.run(["io-passthru", regular, "-o", "2", "-n", "1", "-l", "512", "-r"])
+        #expect(file.status == 1)
+        #expect(file.stderr == "nvmegate: \(regular) is not a block or character device\n")
+        // With a target named, a path that does not exist is a node name on it, as before.
+        let onTarget = try NVMeGateCLI.run(["id-ctrl", "/dev/nvme0", "-o", "json"], environment: ["NVMEGATE_TARGET": "emulated"])
+        #expect(onTarget.status == 0, "\(onTarget.stderr)")
+        #expect(onTarget.stdout.contains("\"mn\":\"nvmegate emulated controller"))
+        let explicit = try NVMeGateCLI.run(["id-ctrl", "nvme0", "--target", "/dev/null"])
+        #expect(explicit.status == 1)
+        #expect(explicit.stderr.contains("/dev/null is not an NVMe device node"))
+        let badLog = try NVMeGateCLI.run(["id-ctrl", "/nonexistent/nvme0", "--effects-log", regular])
+        #expect(badLog.status == 1)
+        #expect(badLog.stderr.contains("\(regular): an effects log is a raw 4096-byte Commands Supported and Effects page; this file has 3 bytes"))
+    }
+
     @Test("Device arguments: unknown nodes, non-node names, real device files, missing direction")
     func deviceArguments() throws {
         let missing = try NVMeGateCLI.run(["admin-passthru", "nvme0n7", "-o", "6", "-l", "4096", "-4", "1", "-r"])
@@ -121,7 +143,7 @@ struct CLIPassthruTests {
         #expect(notNode.stderr.contains("sda: not an NVMe node name"))
         let real = try NVMeGateCLI.run(["admin-passthru", "/dev/null", "-o", "6"])
         #expect(real.status == 1)
-        #expect(real.stderr.contains("/dev/null: real NVMe devices need the libnvme backend"))
+        #expect(real.stderr == "nvmegate: /dev/null is not an NVMe device node (character device 1:3, \"null\" in sysfs)\n")
         let badTarget = try NVMeGateCLI.run(["admin-passthru", "nvme0", "--target", "floppy", "-o", "6"])
         #expect(badTarget.status == 1)
         #expect(badTarget.stderr.contains("unknown target \"floppy\""))

@@ -145,7 +145,9 @@ import NVMeSpec
         #expect(admin(c, 0x0A, 0x08).dw0 == 0)                                // back to default
         #expect(admin(c, 0x0A, 0x06).dw0 == 0)                                // the saved value
         #expect(admin(c, 0x09, 0x07 | 1 << 31, 0x000F_000F).status.rawValue == S.featureNotSaveable)
-        #expect(admin(c, 0x09, 0x07, 0x000F_000F).dw0 == 0x003F_003F)
+        // Number of Queues: the host's I/O queues exist, so setting it is a Command Sequence Error.
+        #expect(admin(c, 0x09, 0x07, 0x000F_000F).status.rawValue == S.commandSequenceError)
+        #expect(admin(c, 0x0A, 0x07).dw0 == 0x003F_003F)
         #expect(admin(c, 0x0A, 0x55).status.rawValue == S.invalidField)
         #expect(admin(c, 0x09, nsid: 1, 0x06, 1).status.rawValue == 0x410F)   // not namespace specific
         #expect(admin(c, 0x0A, nsid: 1, 0x05 | 3 << 8).dw0 == 0b111)          // error recovery: ns specific

@@ -114,7 +114,10 @@ import NVMeSpec
         #expect(write(c, lba: 0, byte: 4) == S.success)
         #expect(read(c, lba: last).1.allSatisfy { $0 == 3 })
         let allocated = c.subsystem.state.withLock { s in
-            s.namespaces[1]!.state.withLock { ($0.store as! MemoryStore).allocatedBytes }
+            s.namespaces[1]!.state.withLock { n -> Int in
+                guard case .memory(let store) = n.store else { return -1 }
+                return store.allocatedBytes
+            }
         }
         #expect(allocated == 8192)
     }

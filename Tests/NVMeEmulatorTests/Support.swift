@@ -101,6 +101,7 @@ enum S {
     static let invalidField: UInt16 = 0x4002
     static let dataTransferError: UInt16 = 0x4004
     static let invalidNamespace: UInt16 = 0x400B
+    static let commandSequenceError: UInt16 = 0x400C
     static let lbaOutOfRange: UInt16 = 0x4080
     static let reservationConflict: UInt16 = 0x4083
     static let invalidLogPage: UInt16 = 0x4109

@@ -416,6 +416,18 @@ struct BypassCatalogueTests {
         }
         #expect(t.h.ioctl(rootCtrl, .rescan, nil) == 0)
         #expect(t.read(db, nsid: 1, slba: 0).0 == 0)
+        // The same through submitBatch: a Format NVM in an admin batch is followed by a rescan,
+        // and batched I/O on a dead handle is ENODEV for each command.
+        typealias Command64 = BatchSubmitTests.Command64
+        let format = BatchSubmitTests.Batch([Command64(opcode: 0x80, nsid: 1, cdw10: 1)])
+        #expect(format.submit(t.h.gate, rootCtrl, queue: .admin) == 1 && format.returns[0] == 0)
+        let reads = BatchSubmitTests.Batch([Command64(opcode: 0x02, nsid: 1, dataLength: 512),
+                                            Command64(opcode: 0x02, nsid: 1, dataLength: 4096)])
+        #expect(reads.submit(t.h.gate, db) == 2 && reads.returns[0] == -EINVAL && reads.returns[1] == 0)
+        let dead = BatchSubmitTests.Batch([Command64(opcode: 0x02, nsid: 2, dataLength: 512),
+                                           Command64(opcode: 0x00, nsid: 2)])
+        #expect(dead.submit(t.h.gate, scratch) == 2 && dead.returns[0] == -ENODEV && dead.returns[1] == -ENODEV)
+        #expect(t.h.gate.count(of: .namespaceGone) == 4)
     }
 
     @Test("a closed handle: EBADF on every path, and a close racing four submitting threads leaves only 0 or EBADF")

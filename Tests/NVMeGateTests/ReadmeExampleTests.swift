@@ -12,4 +12,8 @@ func readmeExample() {
     let reason = write.withEntry { gate.policy.decide($0, queue: .io, handle: gate.handleState(handle)!.context) }
     #expect(reason.code == "needs-write-open")
     #expect(reason.errno == 13)
+    let read = SubmissionQueueEntry(opcode: IOOpcode.read.rawValue, nsid: 1)
+    let decider = Decider(gate.policy, handle: gate.handleState(handle)!.context, queue: .io)
+    let codes = [read, write].map { sqe in sqe.withEntry { decider.decide($0).code } }
+    #expect(codes == ["allowed", "needs-write-open"])
 }

@@ -1,8 +1,8 @@
 /*
  * nvmegate.h: the C ABI of nvmegate, an access-control filter for NVMe passthrough.
  *
- * A gate holds one controller (a loopback controller, an emulated NVMe controller or, later,
- * a real device) behind a policy. Open a node as a caller, then call nvmegate_ioctl exactly
+ * A gate holds one controller (a loopback controller, an emulated NVMe controller or a real
+ * device) behind a policy. Open a node as a caller, then call nvmegate_ioctl exactly
  * as ioctl(2) on a Linux NVMe node, with the request codes of <linux/nvme_ioctl.h>.
  *
  * Link: -lNVMeGateABI (libNVMeGateABI.so, built by `swift build -c release`).
@@ -34,10 +34,15 @@ typedef struct nvmegate_caller {
 /**
  * Creates a gate. policy_path NULL: the built-in kernel-compatible policy.
  * target: "loopback", "emulated" (in memory), "emulated:DIR" (file-backed, created on
- * first use), or a device path such as "/dev/nvme0".
+ * first use), or a device path: "/dev/nvme0", "/dev/nvme0n1", "/dev/ng0n1" (the real
+ * controller behind it, through libnvme; its nodes are then named by NSID: "nvme0n1" is
+ * NSID 1 of that controller).
  * Returns NULL on failure, with a message in err (err_len bytes, NUL-terminated) and
  * errno: EBUSY when another process has the "emulated:DIR" directory open (the message
- * names its pid), EINVAL for any other failure.
+ * names its pid); for a device path, the errno open(2) gave (ENOENT, EACCES), ENODEV when
+ * the file is not an NVMe device node, or the errno of the command that failed at attach
+ * (EACCES when Linux refuses this process Identify or the effects log); EINVAL for any
+ * other failure.
  */
 nvmegate *nvmegate_create(const char *policy_path, const char *target, char *err, size_t err_len);
 

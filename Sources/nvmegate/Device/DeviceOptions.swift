@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Logging
 import NVMeGate
+import NVMeSpec
 import NVMeTargets
 
 /// The device a command talks to and who is talking: nvme-cli's positional device argument,
@@ -11,14 +12,26 @@ import NVMeTargets
 /// judges them as. Shared by every device command.
 struct DeviceOptions: ParsableArguments {
     @Argument(help: ArgumentHelp(
-        "The NVMe node: nvme0 (controller), nvme0n1 (namespace), ng0n1 (generic), nvme0n1p1 (partition), with or without /dev/, on the target.",
+        "The NVMe node: a real device path (/dev/nvme0, /dev/nvme0n1, /dev/ng0n1), or a node name on the target: nvme0 (controller), nvme0n1 (namespace), ng0n1 (generic), nvme0n1p1 (partition), with or without /dev/.",
         valueName: "device"))
     var device: String
 
+    @OptionGroup var access: AccessOptions
+}
+
+/// Where a device node lives and who is talking to it: the target, the policy that judges
+/// every command, the audit trail, and the caller. What every device command takes besides
+/// its node (`DeviceOptions`); `bench` takes it with a node that has a default.
+struct AccessOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Where the node lives: \"emulated\" (in memory, fresh each run), \"emulated:DIR\" (kept in DIR, shared between runs and processes) or \"loopback\". Default: $NVMEGATE_TARGET, else \"emulated\".",
+        "Where the node lives: \"emulated\" (in memory, fresh each run), \"emulated:DIR\" (kept in DIR, shared between runs and processes), \"loopback\", or a device path (the real controller behind it). Default: a device given as a path is the real device; else $NVMEGATE_TARGET, else \"emulated\".",
         valueName: "target"))
     var target: String?
+
+    @Option(help: ArgumentHelp(
+        "For a real device: the Commands Supported and Effects log to decide with when Linux refuses this process the device's own (Get Log Page needs CAP_SYS_ADMIN): a raw 4096-byte page, as root's `nvme get-log /dev/nvme0 --log-id=5 --log-len=4096 -b` writes it. The device's own log wins when it can be read.",
+        valueName: "file"))
+    var effectsLog: String?
 
     @Option(help: ArgumentHelp("The policy every command is decided by (TOML). Default: the built-in kernel-compatible policy.",
                                valueName: "file"))
@@ -37,11 +50,19 @@ struct DeviceOptions: ParsableArguments {
     /// The environment variable naming the default target.
     static let targetVariable = "NVMEGATE_TARGET"
 
-    /// The target spec in use: `--target`, else `$NVMEGATE_TARGET`, else "emulated".
-    var targetSpec: String {
+    /// The target spec `device` is opened on: `--target`; else the device itself when it is
+    /// a path to a real device (a path, existing or not, when $NVMEGATE_TARGET is unset; an
+    /// existing path otherwise); else `$NVMEGATE_TARGET`, else "emulated".
+    func targetSpec(for device: String) -> String {
         if let target { return target }
-        if let value = getenv(Self.targetVariable), value.pointee != 0 { return String(cString: value) }
-        return "emulated"
+        let variable = getenv(Self.targetVariable).flatMap { $0.pointee != 0 ? String(cString: $0) : nil }
+        if Target.isDevicePath(device) && (variable == nil || access(device, F_OK) == 0) { return device }
+        return variable ?? "emulated"
+    }
+
+    /// `--effects-log`'s page, nil when not given.
+    func fallbackEffectsLog() throws(CLIError) -> CommandEffectsLog? {
+        try loadEffectsLogs(effectsLog)[.nvm]
     }
 
     /// The audit logger `--audit` names, or nil.

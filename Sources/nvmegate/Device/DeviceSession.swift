@@ -22,44 +22,51 @@ final class DeviceSession {
     let node: NodeName
     /// The subcommand's name, for messages ("id-ctrl: Permission denied").
     let commandName: String
+    /// Who the commands are sent as (another handle opened for them, as `bench` opens one
+    /// per job, is opened as this caller too).
+    let caller: Caller
 
     /// Opens `options.device` on its target under its policy, as its caller, read-write when
     /// `writable` (commands that change data or state), read-only otherwise.
-    init(_ options: DeviceOptions, writable: Bool, commandName: String) throws(CLIError) {
+    convenience init(_ options: DeviceOptions, writable: Bool, commandName: String) throws(CLIError) {
+        try self.init(device: options.device, options.access, writable: writable, commandName: commandName)
+    }
+
+    /// Opens `device` on the target `options` name, under its policy, as its caller.
+    init(device: String, _ options: AccessOptions, writable: Bool, commandName: String) throws(CLIError) {
         self.commandName = commandName
-        let spec = options.targetSpec
-        if options.target == nil, options.device.hasPrefix("/"), Self.isDeviceFile(options.device) {
-            throw CLIError("\(options.device): real NVMe devices need the libnvme backend, which this build does not have yet; name a node on a target instead (--target or $\(DeviceOptions.targetVariable))")
+        let spec = options.targetSpec(for: device)
+        // The device itself is the target: the node is the one the path turns out to be.
+        let isDevice = spec == device
+        let named = NodeName(device)
+        guard isDevice || named != nil else {
+            throw CLIError("\(device): not an NVMe node name: expected nvmeX, nvmeXnY, ngXnY or nvmeXnYpZ, with or without /dev/")
         }
-        guard let node = NodeName(options.device) else {
-            throw CLIError("\(options.device): not an NVMe node name: expected nvmeX, nvmeXnY, ngXnY or nvmeXnYpZ, with or without /dev/")
-        }
-        self.node = node
         var policy = Policy.kernel
         if let path = options.policy {
             do { policy = try Policy.load(path: path) } catch { throw CLIError(error.description) }
         }
-        let caller = try options.resolvedCaller()
-        let controller: any Controller
-        do { controller = try Target.open(spec, controllerNumber: node.controller) } catch { throw CLIError(error.description) }
-        gate = Gate(controller: controller, policy: policy, controllerNumber: node.controller, audit: try options.auditLogger())
+        caller = try options.resolvedCaller()
+        let fallbackLog = try options.fallbackEffectsLog()
+        let target: Target.Opened
+        do { target = try Target.attach(spec, controllerNumber: named?.controller ?? 0, effectsLog: fallbackLog) } catch {
+            throw CLIError(error.description)
+        }
+        guard let node = isDevice ? target.node : named else {
+            throw CLIError("\(device): not an NVMe node name: expected nvmeX, nvmeXnY, ngXnY or nvmeXnYpZ, with or without /dev/")
+        }
+        self.node = node
+        gate = Gate(controller: target.controller, policy: policy, controllerNumber: target.controllerNumber,
+                    audit: try options.auditLogger())
         let opened = gate.open(node: node.description, writable: writable, caller: caller)
         guard opened >= 0 else {
-            let nodes = Self.nodeNames(controller, number: node.controller).joined(separator: ", ")
-            throw CLIError("\(options.device): \(String(cString: strerror(-opened))) on target \"\(spec)\" (its nodes: \(nodes))")
+            let nodes = Self.nodeNames(target.controller, number: target.controllerNumber).joined(separator: ", ")
+            throw CLIError("\(device): \(String(cString: strerror(-opened))) on target \"\(spec)\" (its nodes: \(nodes))")
         }
         handle = opened
     }
 
     deinit { _ = gate.close(handle) }
-
-    /// Whether `path` is a block or character device file (a real node, not a target's).
-    static func isDeviceFile(_ path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return false }
-        let type = info.st_mode & S_IFMT
-        return type == S_IFCHR || type == S_IFBLK
-    }
 
     /// The node names controller `number` offers: nvmeX, then nvmeXnN and ngXnN for each namespace.
     static func nodeNames(_ controller: any Controller, number: UInt32) -> [String] {

@@ -161,10 +161,15 @@ func printOutput(_ text: String) throws(CLIError) {
 
 /// Writes `text` and a newline to standard error, unprefixed (nvme-cli's status lines).
 func printStandardError(_ text: String) {
-    let line = Array((text + "\n").utf8)
+    writeStandardError(text + "\n")
+}
+
+/// Writes `text` to standard error as is (`bench`'s progress line has no newline).
+func writeStandardError(_ text: String) {
+    let bytes = Array(text.utf8)
     var written = 0
-    while written < line.count {
-        let count = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress! + written, $0.count - written) }
+    while written < bytes.count {
+        let count = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress! + written, $0.count - written) }
         if count < 0 && errno == EINTR { continue }
         guard count > 0 else { return }
         written += count
