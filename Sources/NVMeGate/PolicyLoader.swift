@@ -53,12 +53,13 @@ extension Policy {
 }
 
 /// TOMLKit's parser (toml++ 3) stops the process on a failed assertion, instead of
-/// reporting an error, on three shapes of invalid TOML, all found by the `policy` fuzz
+/// reporting an error, on four shapes of invalid TOML, all found by the `policy` fuzz
 /// target: a table header whose key starts with a character that is neither a bare-key
 /// character nor a quote (`[.default]`, `[[ $tenant]]`, `[é]`); a `}` where an array expects
 /// a value (`x = [}`, `x = [1, }`); a date-like 10-character token followed by a space and a
-/// single digit (`x = 1979-05-27 7`). They are found here first; as none is valid TOML, no
-/// valid file is refused.
+/// single digit (`x = 1979-05-27 7`); a non-ASCII space where a value starts
+/// (`x = [5, \u{85}1]`). They are found here first; as none is valid TOML, no valid file is
+/// refused.
 enum TOMLTraps {
     /// The 1-based line of the first such shape and what is wrong there, or nil. Knows
     /// strings (one-line and multi-line, basic and literal), comments and nesting, so a `[`
@@ -108,6 +109,9 @@ enum TOMLTraps {
                     continue
                 }
                 atLineStart = false
+                // toml++ takes Unicode spaces (U+0085, U+00A0, U+2028, …) for the end of a value
+                // it has not begun; outside strings and comments TOML is ASCII anyway.
+                if !c.isASCII { return (line, "\(shown(c)) is allowed only inside a string or a comment") }
                 if c == "#" { state = .comment; i += 1; continue }
                 if c == "}" && arrayWantsValue { return (line, "an array expects a value or ']', not '}'") }
                 arrayWantsValue = false

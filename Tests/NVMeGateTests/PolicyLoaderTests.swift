@@ -74,6 +74,9 @@ struct PolicyLoaderTests {
         ("x = { a = [[1], [}] }\n", 1, "not '}'"),
         ("[default]\nwhen = 1979-05-27 7\n", 2, "1979-05-27T07:32:00"),
         ("n = [2-------es 1]\n", 1, "1979-05-27T07:32:00"),
+        ("ses= [5, \u{85}zzzzzn_", 1, "U+85 is allowed only inside a string or a comment"),
+        ("[default]\nx = \u{A0}1\n", 2, "'\u{A0}' is allowed only inside a string or a comment"),
+        ("# café\nname = \"café\" # é\nx = [1, \u{2028}]\n", 3, "is allowed only inside a string or a comment"),
     ]
 
     @Test("TOML the parser would abort on is refused with its line instead", arguments: parserTraps)
