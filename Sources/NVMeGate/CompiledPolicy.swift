@@ -79,6 +79,9 @@ public final class CompiledPolicy: @unchecked Sendable {
     @usableFromInline let tenantOwnsAll: UnsafeMutableBufferPointer<Bool>
     @usableFromInline let grantStart: UnsafeMutableBufferPointer<Int>
     @usableFromInline let grants: UnsafeMutableBufferPointer<CompiledGrant>
+    /// Per queue and command set slot, 4 words: a bit per opcode whose effects say it changes
+    /// namespaces (NIC or NCC), after which the gate reads the namespaces again.
+    let namespaceChanging: UnsafeMutableBufferPointer<UInt64>
 
     /// Compiles `policy` against the effects a controller reports (`logs[csi]`, nil entries
     /// or an empty dictionary meaning no log: Linux then knows only the known effects and
@@ -94,6 +97,16 @@ public final class CompiledPolicy: @unchecked Sendable {
         }
         effectiveLogs = effective
         bypassMask = policy.bypassCapabilities.rawValue
+        namespaceChanging = .allocate(capacity: Self.slotsPerProfile * 4)
+        namespaceChanging.initialize(repeating: 0)
+        let changing = CommandEffects.namespaceInventoryChange.rawValue | CommandEffects.namespaceCapabilityChange.rawValue
+        for slot in 0..<Self.slotsPerProfile {
+            let csi = slot == 0 ? CommandSet.nvm : slot <= Self.commandSetSlots.count ? Self.commandSetSlots[slot - 1] : nil
+            guard let log = csi.flatMap({ effective[$0] }) else { continue }
+            for op in 0..<256 where log[slot == 0 ? .admin : .io, UInt8(op)].rawValue & changing != 0 {
+                namespaceChanging[slot * 4 + op >> 6] |= 1 << UInt64(op & 63)
+            }
+        }
 
         var profiles = [policy.defaultRules]
         var profileOf: [Rules: Int] = [policy.defaultRules: 0]
@@ -174,6 +187,7 @@ public final class CompiledPolicy: @unchecked Sendable {
     }
 
     deinit {
+        namespaceChanging.deallocate()
         rows.deallocate()
         fieldBits.deallocate()
         profileFlags.deallocate()
@@ -524,6 +538,13 @@ public final class CompiledPolicy: @unchecked Sendable {
         let tenant = Int(handle.tenant) < tenantCount ? Int(handle.tenant) : 0
         if tenant == 0 || tenantOwnsAll[tenant] { return true }
         return covers(tenant, nsid: nsid, slba: slba, blocks: blocks, writes: writes)
+    }
+
+    /// Whether the effects of `opcode` on `queue` (for a namespace of `commandSet`) say it
+    /// changes namespaces (NIC or NCC), as Linux reads them to rescan after passthrough.
+    func changesNamespaces(queue: Queue, commandSet: CommandSet, opcode: UInt8) -> Bool {
+        let word = namespaceChanging[Self.slot(queue: queue, commandSet: commandSet) &* 4 &+ Int(opcode >> 6)]
+        return word & (1 << UInt64(opcode & 63)) != 0
     }
 
     /// Whether fused Compare + Write pairs are decided as one for `profile`.

@@ -56,6 +56,8 @@ extension CompiledPolicy {
             return "transfer check: the buffer must hold what the command transfers (CVE-2023-6238)"
         case .metadataNotSupported:
             return "transfer check: a metadata buffer needs a namespace format with separate metadata"
+        case .namespaceGone:
+            return "handle check (Linux: ENODEV): I/O goes only to the namespace the handle was opened on, while it exists"
         case .partition:
             return "\(section)] partitions = false"
         case .fabrics:

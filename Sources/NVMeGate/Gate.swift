@@ -186,6 +186,31 @@ public final class Gate: @unchecked Sendable {
         } ? 0 : -EBADF
     }
 
+    /// Reads the controller's namespaces again and brings the open handles up to date, as
+    /// Linux rescans after a passthrough command whose effects say it changes namespaces (NIC
+    /// or NCC: Format NVM, Namespace Management and Attachment, …), after a reset and on
+    /// NVME_IOCTL_RESCAN; the gate does so at those points itself. A handle whose namespace
+    /// was reformatted transfers with the new format; one whose namespace (or partition) is
+    /// gone, or came back with another command set, refuses I/O with ENODEV from then on.
+    /// An embedder that learns of changes made around the gate (an Asynchronous Event
+    /// Notice) calls it too.
+    public func rescanNamespaces() {
+        mutex.withLock { book in
+            let namespaces = controller.namespaces()
+            for slot in book.callers.indices where book.callers[slot] != nil {
+                let handle = Int32(slot)
+                guard let state = handles.read(handle), state.context.kind != .controller, !state.namespaceGone else { continue }
+                let c = state.context
+                if let ns = namespaces.first(where: { $0.nsid == c.nsid }), ns.commandSet == c.commandSet,
+                   c.kind != .partition || ns.partitions.contains(c.partition) {
+                    handles.setFormat(handle, lbaDataSize: ns.lbaDataSize, metadataSize: ns.metadataSize)
+                } else {
+                    handles.markGone(handle)
+                }
+            }
+        }
+    }
+
     /// The state of an open handle under the policy in force (its profile and tenant
     /// resolved), nil if it is not open.
     public func handleState(_ handle: Int32) -> HandleState? {
@@ -247,6 +272,7 @@ public final class Gate: @unchecked Sendable {
         } catch {
             return -error.errno
         }
+        rescanNamespaces()
         return 0
     }
 
@@ -254,6 +280,7 @@ public final class Gate: @unchecked Sendable {
                   is64: Bool, queue: Queue) -> Int32 {
         guard let argument else { return -EFAULT }
         var state = handleState
+        if queue == .io && state.namespaceGone { return gone(state, PassthruCommand(argument, is64: is64).opcode) }
         if queue == .io && state.context.kind == .controller {
             let mapped = onlyNamespace(of: state)
             guard mapped.errno == 0 else { return -mapped.errno }
@@ -290,6 +317,7 @@ public final class Gate: @unchecked Sendable {
     func submitIO(_ state: HandleState, _ snapshot: Unmanaged<PolicySnapshot>, _ argument: UnsafeMutableRawPointer?) -> Int32 {
         guard let argument else { return -EFAULT }
         let io = UserIO(argument)
+        if state.namespaceGone { return gone(state, io.opcode) }
         guard io.flags == 0 else { return -EINVAL }
         guard io.opcode == 0x01 || io.opcode == 0x02 || io.opcode == 0x05 else {
             record(.submitIOOpcode, state, queue: .io, opcode: io.opcode, nsid: state.context.nsid)
@@ -305,22 +333,35 @@ public final class Gate: @unchecked Sendable {
         }
     }
 
-    /// Decide, check the buffers, execute, write the result back.
+    /// I/O through a handle whose namespace is gone: refused, counted, ENODEV.
+    func gone(_ state: HandleState, _ opcode: UInt8) -> Int32 {
+        record(.namespaceGone, state, queue: .io, opcode: opcode, nsid: state.context.nsid)
+        return -ENODEV
+    }
+
+    /// Decide, check the buffers, execute, write the result back; read the namespaces
+    /// again after a command whose effects say it changes them.
     @inline(__always)
     func execute(_ e: borrowing SubmissionEntry, queue: Queue, state: HandleState, snapshot: Unmanaged<PolicySnapshot>,
                  data: (address: UInt64, length: UInt64), metadata: (address: UInt64, length: UInt64),
                  writeResult: (Completion) -> Void) -> Int32 {
+        let result: Int32
         switch admit(e, queue: queue, state: state, snapshot: snapshot, data: data, metadata: metadata) {
         case .refused(let errno):
             return -errno
         case .checkRanges(let buffers):
-            return snapshot._withUnsafeGuaranteedRef { s in
+            result = snapshot._withUnsafeGuaranteedRef { s in
                 submitCheckedRanges(e, queue: queue, state: state, policy: s.compiled, data: buffers.data,
                                     metadata: buffers.metadata, writeResult: writeResult)
             }
         case .run(let buffers):
-            return submit(e, queue: queue, data: buffers.data, metadata: buffers.metadata, writeResult: writeResult)
+            result = submit(e, queue: queue, data: buffers.data, metadata: buffers.metadata, writeResult: writeResult)
         }
+        if snapshot._withUnsafeGuaranteedRef({ $0.compiled.changesNamespaces(queue: queue, commandSet: state.context.commandSet,
+                                                                            opcode: e.opcode) }) {
+            rescanNamespaces()
+        }
+        return result
     }
 
     /// Decides `e` under `snapshot` and checks its buffers, counting and auditing as the
@@ -435,8 +476,22 @@ public final class Gate: @unchecked Sendable {
     /// executing them: `verdicts[i]` is 0 (allowed) or the errno the ioctl would return.
     /// Returns `count`, or a negative errno (EBADF).
     public func checkBatch(_ handle: Int32, queue: Queue, entries: RawSpan, verdicts: UnsafeMutablePointer<UInt8>) -> Int {
-        guard let raw = handles.read(handle) else { return -Int(EBADF) }
+        guard var raw = handles.read(handle) else { return -Int(EBADF) }
         let count = SubmissionEntry.count(in: entries)
+        // I/O through a controller node goes to its only namespace, as NVME_IOCTL_IO_CMD sends
+        // it: decided with that namespace's NSID binding and command set, or refused whole.
+        if queue == .io && raw.context.kind == .controller {
+            let mapped = onlyNamespace(of: raw)
+            guard mapped.errno == 0 else {
+                verdicts.update(repeating: UInt8(mapped.errno), count: count)
+                return count
+            }
+            raw = mapped.state
+        }
+        if queue == .io && raw.namespaceGone {
+            verdicts.update(repeating: UInt8(ENODEV), count: count)
+            return count
+        }
         let snapshot = current.load(ordering: .acquiring)
         snapshot._withUnsafeGuaranteedRef { s in
             let context = s.resolve(raw, handle).context

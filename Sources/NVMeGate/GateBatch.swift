@@ -32,6 +32,12 @@ extension Gate {
             returns.initialize(repeating: -ENOTTY, count: count)
             return count
         }
+        if queue == .io && state.namespaceGone {
+            for i in 0..<count {
+                returns[i] = gone(state, PassthruCommand(commands + i &* PassthruCommand.size64, is64: true).opcode)
+            }
+            return count
+        }
         var done = 0
         while done < count {
             let n = min(Self.batchChunk, count - done)
@@ -43,6 +49,15 @@ extension Gate {
             }
             done &+= n
         }
+        // As `execute`: the namespaces are read again after a command that changes them.
+        let changed = snapshot._withUnsafeGuaranteedRef { s in
+            (0..<count).contains { i in
+                returns[i] >= 0 && s.compiled.changesNamespaces(
+                    queue: queue, commandSet: state.context.commandSet,
+                    opcode: PassthruCommand(commands + i &* PassthruCommand.size64, is64: true).opcode)
+            }
+        }
+        if changed { rescanNamespaces() }
         return count
     }
 

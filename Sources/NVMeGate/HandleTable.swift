@@ -10,6 +10,9 @@ public struct HandleState: Sendable, BitwiseCopyable {
     public var gid: UInt32
     public var lbaDataSize: UInt32
     public var metadataSize: UInt32
+    /// The handle's namespace (or partition) was deleted, detached or replaced: I/O through
+    /// it is refused (ENODEV), as Linux refuses it on a removed namespace's node.
+    public var namespaceGone = false
 }
 
 /// Fixed-capacity table of open handles, read without a lock.
@@ -61,7 +64,8 @@ final class HandleTable: @unchecked Sendable {
             capabilities: Capabilities(rawValue: caps),
             partition: LBARange(start: partitionStart, count: partitionCount))
         return HandleState(context: context, uid: UInt32(truncatingIfNeeded: ids), gid: UInt32(truncatingIfNeeded: ids >> 32),
-                           lbaDataSize: UInt32(truncatingIfNeeded: format), metadataSize: UInt32(truncatingIfNeeded: format >> 32))
+                           lbaDataSize: UInt32(truncatingIfNeeded: format), metadataSize: UInt32(truncatingIfNeeded: format >> 32),
+                           namespaceGone: w1 & Self.goneBit != 0)
     }
 
     /// A free slot, or nil when the table is full. Caller holds the gate's mutex, and
@@ -88,6 +92,21 @@ final class HandleTable: @unchecked Sendable {
         word(slot, 5).store(c.partition.start, ordering: .relaxed)
         word(slot, 6).store(c.partition.count, ordering: .relaxed)
         word(slot, 0).store(sequence &+ 1, ordering: .releasing)
+    }
+
+    /// Word 1's bit for `HandleState.namespaceGone` (a literal: no lazy initialisation on reads).
+    static var goneBit: UInt64 { 1 << 16 }
+
+    /// Gives open `handle` its namespace's current format: one word, so a reader sees the
+    /// old format or the new one. Caller holds the gate's mutex.
+    func setFormat(_ handle: Int32, lbaDataSize: UInt32, metadataSize: UInt32) {
+        word(Int(handle), 4).store(UInt64(lbaDataSize) | UInt64(metadataSize) << 32, ordering: .relaxed)
+    }
+
+    /// Marks open `handle`'s namespace gone, for good. Caller holds the gate's mutex.
+    func markGone(_ handle: Int32) {
+        let w1 = word(Int(handle), 1)
+        w1.store(w1.load(ordering: .relaxed) | Self.goneBit, ordering: .relaxed)
     }
 
     /// Closes `handle`; false if it was not open. Caller holds the gate's mutex.

@@ -39,6 +39,7 @@ extension Policy {
 
     /// Parses a policy from TOML `text`; `file` names it in errors.
     public static func parse(_ text: String, file: String = "<policy>") throws(PolicyError) -> Policy {
+        if let (line, message) = TOMLTraps.find(text) { throw PolicyError(file: file, line: line, key: "", message: message) }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -48,6 +49,117 @@ extension Policy {
             throw PolicyError(file: file, line: 0, key: "", message: "\(error)")
         }
         return try PolicyReader(file: file, text: text).read(table)
+    }
+}
+
+/// TOMLKit's parser (toml++ 3) stops the process on a failed assertion, instead of
+/// reporting an error, on four shapes of invalid TOML, all found by the `policy` fuzz
+/// target: a table header whose key starts with a character that is neither a bare-key
+/// character nor a quote (`[.default]`, `[[ $tenant]]`, `[é]`); a `}` where an array expects
+/// a value (`x = [}`, `x = [1, }`); a date-like 10-character token followed by a space and a
+/// single digit (`x = 1979-05-27 7`); a non-ASCII space where a value starts
+/// (`x = [5, \u{85}1]`). They are found here first; as none is valid TOML, no valid file is
+/// refused.
+enum TOMLTraps {
+    /// The 1-based line of the first such shape and what is wrong there, or nil. Knows
+    /// strings (one-line and multi-line, basic and literal), comments and nesting, so a `[`
+    /// inside a string, a comment or an array is no header.
+    static func find(_ text: String) -> (line: Int, message: String)? {
+        enum State { case code, basic, literal, multiBasic, multiLiteral, comment }
+        let s = Array(text.unicodeScalars)
+        // A byte order mark before the first line is not part of it (TOML skips it).
+        var state = State.code, line = 1, atLineStart = true, i = s.first == "\u{FEFF}" ? 1 : 0
+        /// Open arrays (true) and inline tables (false), innermost last.
+        var nesting: [Bool] = []
+        /// An array is waiting for its next value (after `[` or a comma).
+        var arrayWantsValue = false
+        func at(_ j: Int, _ c: Unicode.Scalar) -> Bool { j < s.count && s[j] == c }
+        func isBlank(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" }
+        func startsKey(_ c: Unicode.Scalar) -> Bool {
+            c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" || c == "-" || c == "\"" || c == "'")
+        }
+        func isDigit(_ c: Unicode.Scalar) -> Bool { ("0"..."9").contains(c) }
+        func endsValue(_ c: Unicode.Scalar) -> Bool { " \t\r\n,]}#".unicodeScalars.contains(c) }
+        func shown(_ c: Unicode.Scalar) -> String {
+            c.properties.generalCategory == .control || c == "\u{7F}" ? "U+" + String(c.value, radix: 16, uppercase: true)
+                : "'\(Character(c))'"
+        }
+        while i < s.count {
+            let c = s[i]
+            if c == "\n" {
+                line += 1
+                if state == .basic || state == .literal || state == .comment { state = .code }
+                atLineStart = state == .code && nesting.isEmpty
+                i += 1
+                continue
+            }
+            switch state {
+            case .code:
+                if isBlank(c) || c == "\r" { i += 1; continue }
+                if atLineStart && c == "[" {
+                    var j = i + (at(i + 1, "[") ? 2 : 1)
+                    while j < s.count && isBlank(s[j]) { j += 1 }
+                    if j < s.count && !startsKey(s[j]) {
+                        return (line, "a table header starts with a key (letters, digits, _ or -, or a quoted key), not \(shown(s[j]))")
+                    }
+                    // The header's key and closing brackets: its quoted parts are strings.
+                    while j < s.count && s[j] != "\n" && s[j] != "]" && s[j] != "\"" && s[j] != "'" { j += 1 }
+                    atLineStart = false
+                    i = j
+                    continue
+                }
+                atLineStart = false
+                // toml++ takes Unicode spaces (U+0085, U+00A0, U+2028, …) for the end of a value
+                // it has not begun; outside strings and comments TOML is ASCII anyway.
+                if !c.isASCII { return (line, "\(shown(c)) is allowed only inside a string or a comment") }
+                if c == "#" { state = .comment; i += 1; continue }
+                if c == "}" && arrayWantsValue { return (line, "an array expects a value or ']', not '}'") }
+                arrayWantsValue = false
+                if isDigit(c) {
+                    // toml++ reads `DDDD-DD-DD D` as the start of a date and time, then trips
+                    // over the end of the one-digit "time" (underscores are not counted).
+                    var j = i, token: [Unicode.Scalar] = []
+                    while j < s.count && !endsValue(s[j]) && !"=[{\"'".unicodeScalars.contains(s[j]) {
+                        if s[j] != "_" { token.append(s[j]) }
+                        j += 1
+                    }
+                    if token.count == 10 && token[4] == "-" && token[7] == "-" && at(j, " ") && j + 1 < s.count
+                        && isDigit(s[j + 1]) && j + 2 < s.count && endsValue(s[j + 2]) {
+                        return (line, "a date is followed by a one-digit time; a local date-time is written 1979-05-27T07:32:00")
+                    }
+                    i = j
+                    continue
+                }
+                switch c {
+                case "\"":
+                    state = at(i + 1, "\"") && at(i + 2, "\"") ? .multiBasic : .basic
+                    if state == .multiBasic { i += 2 }
+                case "'":
+                    state = at(i + 1, "'") && at(i + 2, "'") ? .multiLiteral : .literal
+                    if state == .multiLiteral { i += 2 }
+                case "[": nesting.append(true); arrayWantsValue = true
+                case "{": nesting.append(false)
+                case "]", "}": _ = nesting.popLast()
+                case ",": arrayWantsValue = nesting.last == true
+                default: break
+                }
+            case .basic, .multiBasic:
+                if c == "\\" { i += at(i + 1, "\n") ? 1 : 2; continue }
+                if c == "\"" && (state == .basic || (at(i + 1, "\"") && at(i + 2, "\""))) {
+                    if state == .multiBasic { i += 2 }
+                    state = .code
+                }
+            case .literal, .multiLiteral:
+                if c == "'" && (state == .literal || (at(i + 1, "'") && at(i + 2, "'"))) {
+                    if state == .multiLiteral { i += 2 }
+                    state = .code
+                }
+            case .comment:
+                break
+            }
+            i += 1
+        }
+        return nil
     }
 }
 
@@ -379,7 +491,8 @@ struct PolicyReader {
     /// Refuses a key of `t` not in `keys` (a short list: searched, not hashed).
     func allowOnly(_ t: TOMLTable, _ path: String, _ keys: [String]) throws(PolicyError) {
         for key in t.keys where !keys.contains(key) {
-            let full = path.isEmpty ? key : path + "." + key
+            let spelled = key.isEmpty ? "\"\"" : key   // the empty key, as TOML writes it
+            let full = path.isEmpty ? spelled : path + "." + spelled
             throw error(full, "unknown key; expected one of: \(keys.sorted().joined(separator: ", "))")
         }
     }

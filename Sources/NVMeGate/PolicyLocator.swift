@@ -8,7 +8,8 @@ public struct PolicyLocator: Sendable {
 
     public init(file: String, text: String) {
         self.file = file
-        lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // TOML ends lines with LF or CRLF; Swift reads CRLF as one Character.
+        lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
     }
 
     /// The 1-based line where dotted `key` ("default.io.commands", "tenant.admin.commands")
@@ -26,8 +27,9 @@ public struct PolicyLocator: Sendable {
         return tenantRegion(tenant)?.lowerBound ?? 0
     }
 
-    /// The line of `key` itself, or nil.
-    func exactLine(of key: Substring, tenant: Int?) -> Int? {
+    /// The line of `key` itself, or nil. Quotes around key parts are not compared.
+    func exactLine(of quotedKey: Substring, tenant: Int?) -> Int? {
+        let key = Substring(quotedKey.filter { $0 != "\"" && $0 != "'" })
         let region: Range<Int>
         if let tenant {
             guard let r = tenantRegion(tenant) else { return nil }
@@ -44,7 +46,7 @@ public struct PolicyLocator: Sendable {
                 continue
             }
             guard let eq = text.firstIndex(of: "="), !text.hasPrefix("#") else { continue }
-            let name = text[..<eq].filter { $0 != " " && $0 != "\"" }
+            let name = text[..<eq].filter { $0 != " " && $0 != "\"" && $0 != "'" }
             let full = table.isEmpty ? name : table + "." + name
             if full == key || key.hasPrefix(full + ".") { return number }
         }
@@ -78,6 +80,6 @@ public struct PolicyLocator: Sendable {
     static func header(_ text: Substring) -> String? {
         guard text.hasPrefix("[") else { return nil }
         let name = text.drop { $0 == "[" }.prefix { $0 != "]" }
-        return String(name).filter { $0 != " " && $0 != "\"" }
+        return String(name).filter { $0 != " " && $0 != "\"" && $0 != "'" }
     }
 }

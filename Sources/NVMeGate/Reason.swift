@@ -27,6 +27,7 @@ public enum Reason: UInt8, Sendable, Hashable, CaseIterable {
     case badAddress
     case bufferTooShort
     case metadataNotSupported
+    case namespaceGone
 
     // Policy refusals: EACCES.
     case partition
@@ -67,6 +68,7 @@ public enum Reason: UInt8, Sendable, Hashable, CaseIterable {
         case .badAddress: "bad-address"
         case .bufferTooShort: "buffer-too-short"
         case .metadataNotSupported: "metadata-not-supported"
+        case .namespaceGone: "namespace-gone"
         case .partition: "partition"
         case .fabrics: "fabrics"
         case .vendorSpecific: "vendor-specific"
@@ -98,6 +100,7 @@ public enum Reason: UInt8, Sendable, Hashable, CaseIterable {
              .metadataNotSupported: EINVAL
         case .noNamespace, .unknownRequest, .notForThisNode: ENOTTY
         case .badHandle: EBADF
+        case .namespaceGone: ENODEV
         case .badAddress: EFAULT
         default: EACCES
         }
@@ -194,6 +197,8 @@ extension Reason {
             return "\(s.command) transfers more data than its buffer holds; refused before it reaches the controller (CVE-2023-6238)"
         case .metadataNotSupported:
             return "\(s.command) gives a metadata buffer but the namespace format has no separate metadata"
+        case .namespaceGone:
+            return "\(s.command) is sent through a handle on namespace \(s.handleNSID), which was deleted, detached or replaced since the handle was opened"
         case .partition:
             return "\(s.command) is refused through a partition node: passthrough there reaches the whole namespace"
         case .fabrics:

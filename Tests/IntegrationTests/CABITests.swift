@@ -20,6 +20,14 @@ struct CABITests {
         #expect(run.stdout.contains(" passed, 0 failed"), "\(run.stdout)")
     }
 
+    @Test("stress_test.c: 8 threads submit while the policy is reloaded; every outcome equals a one-at-a-time replay under the policy in force")
+    func stress() throws {
+        let scratch = try CLIScratchDirectory()
+        let run = try CProgram("stress_test.c").run([scratch.directory.path])
+        #expect(run.status == 0, "stress_test: \(run.stdout) \(run.stderr)")
+        #expect(run.stdout.contains(" passed, 0 failed"), "\(run.stdout)")
+    }
+
     @Test("abi_tenants_test.c: tenant policies on the emulated controller, range lists rewritten mid-command, nvmegate_reload racing 8 threads")
     func tenants() throws {
         let scratch = try CLIScratchDirectory()

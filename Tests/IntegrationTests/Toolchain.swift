@@ -28,6 +28,17 @@ enum Toolchain {
         return "/opt/swift/usr/lib/swift/linux"
     }()
 
+    /// The sanitizer this test process was built with ("address" or "thread", from
+    /// `swift test --sanitize=…`), found by its runtime's entry point; nil for none. The
+    /// library built beside it is instrumented the same way, so C programs linking it must be too.
+    static let sanitizer: String? = {
+        guard let process = dlopen(nil, RTLD_NOW) else { return nil }
+        defer { dlclose(process) }
+        if dlsym(process, "__asan_init") != nil { return "address" }
+        if dlsym(process, "__tsan_init") != nil { return "thread" }
+        return nil
+    }()
+
     /// Runs `executable` with `arguments`, `input` on standard input; output goes through
     /// files, so neither side can block on a full pipe.
     static func run(_ executable: String, _ arguments: [String], input: [UInt8] = [],

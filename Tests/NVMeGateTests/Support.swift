@@ -11,13 +11,15 @@ import Synchronization
 final class ScriptedController: Controller, @unchecked Sendable {
     let identity = ControllerIdentity(model: "scripted", firmwareRevision: "1", serialNumber: "S1")
     let log: CommandEffectsLog?
+    /// The logs of command sets other than NVM (Key Value, Zoned, …).
+    let otherLogs: [CommandSet: CommandEffectsLog]
     let namespaceList: [NamespaceInfo]
     let completion: Completion
-    let reached = Mutex<[(queue: Queue, opcode: UInt8, dataCount: Int)]>([])
+    let reached = Mutex<[(queue: Queue, opcode: UInt8, dataCount: Int, metadataCount: Int)]>([])
 
-    init(log: CommandEffectsLog?, namespaces: [NamespaceInfo] = [ScriptedController.namespace1],
-         completion: Completion = Completion()) {
-        self.log = log; self.namespaceList = namespaces; self.completion = completion
+    init(log: CommandEffectsLog?, otherLogs: [CommandSet: CommandEffectsLog] = [:],
+         namespaces: [NamespaceInfo] = [ScriptedController.namespace1], completion: Completion = Completion()) {
+        self.log = log; self.otherLogs = otherLogs; self.namespaceList = namespaces; self.completion = completion
     }
 
     static let namespace1 = NamespaceInfo(nsid: 1, blockCount: 1 << 20, partitions: [LBARange(start: 2048, count: 4096)])
@@ -39,11 +41,11 @@ final class ScriptedController: Controller, @unchecked Sendable {
     var count: Int { reached.withLock { $0.count } }
 
     func namespaces() -> [NamespaceInfo] { namespaceList }
-    func effectsLog(for commandSet: CommandSet) -> CommandEffectsLog? { commandSet == .nvm ? log : nil }
+    func effectsLog(for commandSet: CommandSet) -> CommandEffectsLog? { commandSet == .nvm ? log : otherLogs[commandSet] }
     func submit(_ command: borrowing SubmissionEntry, queue: Queue, data: UnsafeMutableRawBufferPointer,
                 metadata: UnsafeMutableRawBufferPointer) throws(ControllerError) -> Completion {
         let opcode = command.opcode
-        reached.withLock { $0.append((queue, opcode, data.count)) }
+        reached.withLock { $0.append((queue, opcode, data.count, metadata.count)) }
         return completion
     }
     func reset() throws(ControllerError) {}

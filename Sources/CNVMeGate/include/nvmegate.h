@@ -79,7 +79,8 @@ int nvmegate_close(nvmegate *gate, int handle);
  * _SUBSYS_RESET, _RESCAN, _ADMIN64_CMD, _IO64_CMD. Returns 0, the positive NVMe status
  * (the completion's status field without the phase bit), the NSID for NVME_IOCTL_ID, or -1
  * with errno: EACCES (policy), EINVAL (malformed), ENOTTY (unknown request), EFAULT (bad
- * address), EBADF (handle not open). The result is written back as the kernel writes it.
+ * address), EBADF (handle not open), ENODEV (I/O through a handle whose namespace was deleted
+ * or detached since it was opened). The result is written back as the kernel writes it.
  * Safe to call from many threads at once.
  * On a "unix:" gate the data of a command whose opcode has bit 0 set is sent to the broker and
  * the data of the others comes back into the caller's buffers, only when the command ran; the
@@ -92,7 +93,8 @@ int nvmegate_ioctl(nvmegate *gate, int handle, unsigned long request, void *arg)
 
 /**
  * Decides `count` 64-byte submission entries in place, as `handle` would, without executing
- * them: queue 0 admin, 1 I/O; verdicts[i] = 0 allow or the errno the ioctl would return.
+ * them: queue 0 admin, 1 I/O; verdicts[i] = 0 allow or the errno the ioctl would return (I/O
+ * through a controller node, as NVME_IOCTL_IO_CMD, goes to its only namespace).
  * Returns count, or -1 with errno. On a "unix:" gate a ring larger than one frame is sent in
  * several (verdicts unspecified on failure; EIO once the broker is gone).
  */
