@@ -240,6 +240,8 @@ static void against_broker(const char *target) {
     CHECK(nvmegate_close(g, ro) == -1 && errno == EBADF, "close it again: EBADF");
     errno = 0;
     CHECK(ADMIN(ro, 0, .opcode = 0x06, .cdw10 = 1, .data = page, .len = 4096) == -EBADF, "ioctl on the closed handle: EBADF");
+    nvmegate_destroy(g);
+    g = NULL;
 }
 
 /* ---- A broker that breaks the wire format, one way per connection ---- */
