@@ -1,6 +1,5 @@
 import NVMeGate
 import Prometheus
-import Synchronization
 
 /// The broker's counters, in Prometheus's text exposition format (0.0.4) on a METRICS
 /// request (`nvmegate metrics --socket PATH`):
@@ -36,7 +35,7 @@ final class BrokerMetrics: Sendable {
     let truncated: Counter
     let replyTimeouts: Counter
     /// What the gate had counted for each reason when the counters were last brought up to date.
-    let reported = Mutex<[UInt64]>(Array(repeating: 0, count: Reason.allCases.count))
+    let reported = Lock<[UInt64]>(Array(repeating: 0, count: Reason.allCases.count))
 
     static var commands: MetricNameDescriptor {
         MetricNameDescriptor(namespace: "nvmegate", metricName: "commands", unitName: "total",
