@@ -34,9 +34,9 @@ struct BrokerTests {
     }
 }
 
-/// `nvmegate serve` on the emulated target with `policy`, its socket in a scratch directory
-/// that anyone may reach (--socket-mode 0666), for the length of a test: killed when the
-/// value goes.
+/// `nvmegate serve` on the emulated target (or `target`) with `policy`, its socket in a scratch
+/// directory that anyone may reach (--socket-mode 0666), for the length of a test: killed when
+/// the value goes.
 final class BrokerProcess {
     let socket: String
     /// The audit trail (--audit): one JSON object a line per refusal.
@@ -44,16 +44,17 @@ final class BrokerProcess {
     private let scratch: CLIScratchDirectory
     private let child: ChildProcess
 
-    /// Starts the broker and waits for its "listening" line.
-    init(policy: String) throws {
+    /// Starts the broker and waits for its "listening" line. `arguments` are added to `serve`'s
+    /// (limits, say), and `environment` to the broker's environment.
+    init(policy: String, target: String = "emulated", arguments: [String] = [], environment: [String: String] = [:]) throws {
         scratch = try CLIScratchDirectory()
         try Unprivileged.letEveryoneReach(scratch.path("broker.sock"))
         socket = scratch.path("broker.sock")
         audit = scratch.path("audit.jsonl")
         let executable = try #require(NVMeGateCLI.executable, "the nvmegate binary beside the test bundle")
         child = try ChildProcess(executable.path, [
-            "serve", "--policy", policy, "--target", "emulated", "--socket", socket, "--socket-mode", "0666", "--audit", audit,
-        ], stderr: scratch.path("serve.stderr"))
+            "serve", "--policy", policy, "--target", target, "--socket", socket, "--socket-mode", "0666", "--audit", audit,
+        ] + arguments, stderr: scratch.path("serve.stderr"), environment: environment)
         let line = child.readLine(timeoutSeconds: 60)
         try #require(line?.contains("listening on \(socket)") == true, "nvmegate serve: \(line ?? "no line") \(stderr)")
     }
@@ -75,6 +76,13 @@ final class BrokerProcess {
 
     /// Kills the broker (SIGKILL, as a crash would): the signal that ended it.
     func kill() -> Int32 { child.kill() }
+
+    /// The broker's process ID (for SIGHUP).
+    var pid: Int32 { child.pid }
+
+    /// Stops the broker as a service manager would (SIGTERM) and waits for it: its exit status,
+    /// nil when it did not exit by itself within 30 s.
+    func terminate() -> Int32? { child.terminate(timeoutSeconds: 30) }
 }
 
 /// Runs programs as an unprivileged user: nobody (uid and gid 65534, no groups) through
