@@ -1,7 +1,8 @@
 // swift-tools-version: 6.1
 // nvmegate: an access-control filter for NVMe passthrough with an ioctl-shaped API.
 // Layers, arrows one way: NVMeSpec <- NVMeGate <- backends (NVMeEmulator, NVMeLinux) <- NVMeTargets
-// <- NVMeGateABI, nvmegate.
+// <- NVMeGateABI, nvmegate. The broker: NVMeGate <- NVMeBroker (server) <- nvmegate serve; the
+// client side is C (CNVMeBrokerClient), linked into NVMeGateABI (`unix:PATH`) and the preload library.
 import PackageDescription
 
 /// Our own `~Escapable` views need lifetime annotations (a supported experimental feature
@@ -17,6 +18,10 @@ let package = Package(
         .library(name: "NVMeLinux", targets: ["NVMeLinux"]),
         /// The C ABI (`nvmegate.h`) as `libNVMeGateABI.so`.
         .library(name: "NVMeGateABI", type: .dynamic, targets: ["NVMeGateABI"]),
+        /// The broker (`nvmegate serve`) as a library, for daemons that embed it.
+        .library(name: "NVMeBroker", targets: ["NVMeBroker"]),
+        /// `libnvmegate-preload.so`: LD_PRELOAD it so unmodified nvme-cli and smartctl reach a broker.
+        .library(name: "nvmegate-preload", type: .dynamic, targets: ["NVMeGatePreload"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         /// Latency percentiles for `nvmegate bench` (the CLI only; the library never depends on it).
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        /// The broker's counters in Prometheus's text format.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "NVMeSpec", swiftSettings: lifetimes),
@@ -44,14 +51,32 @@ let package = Package(
         .target(name: "NVMeLinux", dependencies: ["NVMeSpec", "NVMeGate", "CLibNVMe"], swiftSettings: lifetimes),
         .target(name: "NVMeTargets", dependencies: ["NVMeGate", "NVMeEmulator", "NVMeLinux"], swiftSettings: lifetimes),
         .target(name: "CNVMeGate"),
+        /// The broker: wire format, server, limits, counters (Sources/NVMeBroker/WireFormat.md).
+        .target(
+            name: "NVMeBroker",
+            dependencies: [
+                "NVMeSpec", "NVMeGate",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            exclude: ["WireFormat.md", "systemd"],
+            swiftSettings: lifetimes),
+        /// The broker's client, in C: no Swift runtime in the processes it is preloaded into.
+        .target(name: "CNVMeBrokerClient"),
+        /// Linked without Swift's startup object and with the Swift runtime static, so the tools
+        /// it is preloaded into (nvme, smartctl) map no Swift library (there is no Swift in it).
+        .target(
+            name: "NVMeGatePreload", dependencies: ["CNVMeBrokerClient"],
+            linkerSettings: [.unsafeFlags(["-nostartfiles", "-static-stdlib"])]),
         .target(
             name: "NVMeGateABI",
-            dependencies: ["CNVMeGate", "NVMeSpec", "NVMeGate", "NVMeTargets"],
+            dependencies: ["CNVMeGate", "CNVMeBrokerClient", "NVMeSpec", "NVMeGate", "NVMeTargets"],
             swiftSettings: lifetimes),
         .executableTarget(
             name: "nvmegate",
             dependencies: [
-                "NVMeSpec", "NVMeGate", "NVMeTargets",
+                "NVMeSpec", "NVMeGate", "NVMeTargets", "NVMeBroker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -67,6 +92,10 @@ let package = Package(
             name: "NVMeEmulatorTests", dependencies: ["NVMeSpec", "NVMeGate", "NVMeEmulator"], swiftSettings: lifetimes),
         .testTarget(
             name: "NVMeLinuxTests", dependencies: ["NVMeSpec", "NVMeGate", "NVMeLinux", "NVMeTargets"], swiftSettings: lifetimes),
+        .testTarget(
+            name: "NVMeBrokerTests",
+            dependencies: ["NVMeSpec", "NVMeGate", "NVMeEmulator", "NVMeBroker", "CNVMeBrokerClient"],
+            swiftSettings: lifetimes),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["NVMeSpec", "NVMeGate", "nvmegate", "NVMeGateABI"],

@@ -14,6 +14,9 @@ let package = Package(
         // MallocInterposer only: the default RuntimeInterposer trait pulls in a package that
         // is not available offline for Linux + Swift 6.3 (and the ARC metrics crash anyway).
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        // The broker's initializer takes a `Logger` (BrokerBenchmarks gives it one that discards);
+        // the parent's own requirement, so both resolve to one checkout.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         /// Linux's unprivileged passthrough rules (`nvme_cmd_allowed`) in plain C: the reference.
@@ -45,6 +48,19 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "EmulatorBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        /// One 4 KiB Read and one Identify through `nvmegate_ioctl` in-process and through a
+        /// broker (NVMeBroker, started in the benchmark process): the socket hop.
+        .executableTarget(
+            name: "BrokerBenchmarks",
+            dependencies: [
+                .product(name: "NVMeGate", package: "nvmegate"),
+                .product(name: "NVMeGateABI", package: "nvmegate"),
+                .product(name: "NVMeBroker", package: "nvmegate"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "BrokerBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
     ]
 )

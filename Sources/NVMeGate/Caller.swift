@@ -42,11 +42,15 @@ public struct Capabilities: OptionSet, Hashable, Sendable, BitwiseCopyable {
 public struct Caller: Sendable, Hashable {
     public var uid: UInt32
     public var gid: UInt32
+    /// Supplementary groups (`/proc/PID/status` Groups): a tenant that names one of them by
+    /// gid matches the caller as it matches the primary group. Matched when a handle is
+    /// opened and at each reload, never per command.
+    public var groups: [UInt32]
     public var capabilities: Capabilities
     /// A name an embedder authenticated itself (matched by tenants that name callers).
     public var name: String?
 
-    public init(uid: UInt32, gid: UInt32, capabilities: Capabilities = [], name: String? = nil) {
-        self.uid = uid; self.gid = gid; self.capabilities = capabilities; self.name = name
+    public init(uid: UInt32, gid: UInt32, groups: [UInt32] = [], capabilities: Capabilities = [], name: String? = nil) {
+        self.uid = uid; self.gid = gid; self.groups = groups; self.capabilities = capabilities; self.name = name
     }
 }

@@ -211,9 +211,10 @@ public final class CompiledPolicy: @unchecked Sendable {
 
     /// The profile and tenant index a caller resolves to: what a handle opened by it carries.
     /// The same tenant as `policy.tenantIndex(for:)`: the first naming the caller's name,
-    /// uid or gid.
+    /// uid, gid or one of its supplementary groups.
     public func assignment(for caller: Caller) -> (profile: UInt16, tenant: UInt16) {
         var first = min(firstTenantByUID[caller.uid] ?? Int.max, firstTenantByGID[caller.gid] ?? Int.max)
+        for group in caller.groups { if let t = firstTenantByGID[group] { first = min(first, t) } }
         if let name = caller.name, let t = firstTenantByName[name] { first = min(first, t) }
         guard first != Int.max else { return (0, 0) }
         return (tenantProfiles[first], UInt16(first))

@@ -4,7 +4,6 @@ import Glibc
 import Atomics
 import Logging
 import NVMeSpec
-import Synchronization
 
 /// What an ioctl returned: a value (0, a positive NVMe status, an NSID) or an errno.
 @frozen
@@ -84,7 +83,7 @@ public final class Gate: @unchecked Sendable {
     /// whole by `reload`.
     let current: UnsafeAtomic<Unmanaged<PolicySnapshot>>
     /// Serialises open, close and reload.
-    let mutex: Mutex<GateBook>
+    let mutex: Lock<GateBook>
     /// One counter per `Reason`, by raw value.
     let reasonCounts: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
 
@@ -97,7 +96,7 @@ public final class Gate: @unchecked Sendable {
         handles = HandleTable(capacity: handleCapacity)
         let snapshot = PolicySnapshot(Self.compile(policy, for: controller), capacity: handleCapacity)
         current = .create(Unmanaged.passUnretained(snapshot))
-        mutex = Mutex(GateBook(snapshots: [snapshot], callers: Array(repeating: nil, count: handleCapacity)))
+        mutex = Lock(GateBook(snapshots: [snapshot], callers: Array(repeating: nil, count: handleCapacity)))
         reasonCounts = .allocate(capacity: Reason.allCases.count)
         for i in 0..<Reason.allCases.count { (reasonCounts + i).initialize(to: .init(0)) }
     }

@@ -37,7 +37,7 @@ public struct Policy: Sendable, Hashable {
     }
 
     /// The tenant `caller` matches (its index in `tenants`), or nil for the default rules:
-    /// the first tenant naming the caller's name, uid or gid.
+    /// the first tenant naming the caller's name, uid, gid or one of its supplementary groups.
     public func tenantIndex(for caller: Caller) -> Int? {
         tenants.firstIndex { $0.matches(caller) }
     }
@@ -59,7 +59,8 @@ public struct Policy: Sendable, Hashable {
 /// command a tenant sends that addresses a namespace must address one it owns.
 public struct Tenant: Sendable, Hashable {
     public var name: String
-    /// Matched by uid, by gid, or by a name an embedder authenticated (`Caller.name`).
+    /// Matched by uid, by gid (the caller's primary group or one of its supplementary
+    /// groups), or by a name an embedder authenticated (`Caller.name`).
     public var uids: Set<UInt32>
     public var gids: Set<UInt32>
     public var callerNames: Set<String>
@@ -76,7 +77,7 @@ public struct Tenant: Sendable, Hashable {
     /// Whether `caller` is this tenant.
     public func matches(_ caller: Caller) -> Bool {
         if let name = caller.name, callerNames.contains(name) { return true }
-        return uids.contains(caller.uid) || gids.contains(caller.gid)
+        return uids.contains(caller.uid) || gids.contains(caller.gid) || caller.groups.contains { gids.contains($0) }
     }
 }
 

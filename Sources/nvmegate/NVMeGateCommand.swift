@@ -9,7 +9,7 @@ struct NVMeGateCommand: ParsableCommand {
         discussion: "The device commands take nvme-cli's names, arguments and flags; every command they send goes through the policy.",
         version: "0.1.0",
         subcommands: [PolicyCommand.self] + IdentifyCommands.all + LogCommands.all + IOCommands.all
-            + [AdminPassthru.self, IOPassthru.self, BenchCommand.self])
+            + [AdminPassthru.self, IOPassthru.self, BenchCommand.self, ServeCommand.self, MetricsCommand.self])
 }
 
 /// `nvmegate policy`: check, explain and lint policies.

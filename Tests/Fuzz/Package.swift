@@ -10,11 +10,18 @@ let package = Package(
     dependencies: [
         // The parent package by path, named explicitly (its folder's name differs between checkouts).
         .package(name: "nvmegate", path: "../.."),
+        // The broker's initializer takes a `Logger` (`wire` gives it one that discards); the
+        // parent's own requirement, so both resolve to one checkout.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .executableTarget(
             name: "nvmegate-fuzz",
-            dependencies: [.product(name: "NVMeGate", package: "nvmegate")],
+            dependencies: [
+                .product(name: "NVMeGate", package: "nvmegate"),
+                .product(name: "NVMeBroker", package: "nvmegate"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources",
             swiftSettings: [.enableExperimentalFeature("Lifetimes")]),
     ]

@@ -12,7 +12,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-targets=(decide ioctl policy emulator ranges)
+targets=(decide ioctl policy emulator ranges wire)
 
 if [ "${1:-}" = "--list" ]; then
     printf '%s\n' "${targets[@]}"

@@ -43,10 +43,15 @@ final class ChildProcess {
 
     var pid: Int32 { process.processIdentifier }
 
-    init(_ executable: String, _ arguments: [String], stderr: String) throws {
+    /// Starts `executable arguments…`, its standard error into the file `stderr`, with
+    /// `environment` added to this process's environment.
+    init(_ executable: String, _ arguments: [String], stderr: String, environment: [String: String] = [:]) throws {
         _ = FileManager.default.createFile(atPath: stderr, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = output
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderr))
@@ -81,5 +86,20 @@ final class ChildProcess {
         if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         return process.terminationReason == .uncaughtSignal ? process.terminationStatus : 0
+    }
+
+    /// Sends SIGTERM and waits up to `timeoutSeconds` for the child to end: its exit status
+    /// when it exited, nil when a signal ended it or it had to be killed (SIGKILL) at the end
+    /// of the wait.
+    func terminate(timeoutSeconds: Double) -> Int32? {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        guard !process.isRunning else {
+            kill()
+            return nil
+        }
+        process.waitUntilExit()
+        return process.terminationReason == .exit ? process.terminationStatus : nil
     }
 }

@@ -67,10 +67,7 @@ struct ReferenceModel {
         // FUSE bits of a fused pair decided as one; an I/O command names its namespace node's NSID.
         if entry.flags & (fused ? 0xFC : 0xFF) != 0 { return EINVAL }
         if queue == .io && handle.kind != .controller && entry.nsid != handle.nsid { return EINVAL }
-        let tenant = policy.tenants.first { t in
-            (handle.caller.name.map { t.callerNames.contains($0) } ?? false)
-                || t.uids.contains(handle.caller.uid) || t.gids.contains(handle.caller.gid)
-        }
+        let tenant = tenant(of: handle.caller)
         let rules = tenant?.rules ?? policy.defaultRules
         let effects = self.effects(queue, queue == .admin ? .nvm : handle.commandSet, entry.opcode)
         let allowed = queue == .admin
@@ -80,16 +77,21 @@ struct ReferenceModel {
         return EACCES
     }
 
+    /// The first tenant that names the caller: by name, uid, gid or one of its supplementary groups.
+    func tenant(of caller: Caller) -> Tenant? {
+        policy.tenants.first { t in
+            (caller.name.map { t.callerNames.contains($0) } ?? false) || t.uids.contains(caller.uid)
+                || t.gids.contains(caller.gid) || caller.groups.contains { t.gids.contains($0) }
+        }
+    }
+
     func bypasses(_ handle: Handle) -> Bool { !handle.caller.capabilities.isDisjoint(with: policy.bypassCapabilities) }
 
     /// The verdicts of a submission ring (`check_batch`): each entry alone, then, for a
     /// caller whose rules decide fused Compare + Write pairs as one, each such pair together.
     func ringErrnos(_ ring: [SubmissionQueueEntry], queue: Queue, handle: Handle) -> [Int32] {
         var verdicts = ring.map { ioctlErrno($0, queue: queue, handle: handle) }
-        let rules = policy.tenants.first { t in
-            (handle.caller.name.map { t.callerNames.contains($0) } ?? false)
-                || t.uids.contains(handle.caller.uid) || t.gids.contains(handle.caller.gid)
-        }?.rules ?? policy.defaultRules
+        let rules = tenant(of: handle.caller)?.rules ?? policy.defaultRules
         guard queue == .io && rules.fusedCompareWrite else { return verdicts }
         var i = 0
         while i + 1 < ring.count {

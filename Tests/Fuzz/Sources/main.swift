@@ -16,6 +16,7 @@ let targets: [(name: String, run: (UnsafeRawBufferPointer) -> Void)] = [
     ("policy", PolicyTarget.run),
     ("emulator", EmulatorTarget.run),
     ("ranges", RangesTarget.run),
+    ("wire", WireTarget.run),
 ]
 
 @_silgen_name("LLVMFuzzerRunDriver")
