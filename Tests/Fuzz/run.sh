@@ -6,7 +6,7 @@
 #                                      exits non-zero on any finding (crash, broken
 #                                      invariant, memory error, leak, timeout, out of memory)
 #
-# The committed seeds (Corpus/NAME; for `policy`, the shipped Policies/ too) are read, never
+# The committed seeds (Corpus/NAME; for `policy`, the shipped Policies/) are read, never
 # written; what the run learns goes to .build/corpus/NAME and findings to .build/findings/
 # (both ignored by git). Reproduce a finding with: Tests/Fuzz/.build/release/nvmegate-fuzz NAME FILE
 set -euo pipefail
@@ -47,6 +47,7 @@ export LSAN_OPTIONS="suppressions=$root/.ci/lsan-suppressions.txt:print_suppress
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=1"
 # libFuzzer reports a crash itself; Swift's backtracer would only get in its way.
 export SWIFT_BACKTRACE=enable=no
-seeds=("$here/Corpus/$name")
-[ "$name" = policy ] && seeds+=("$root/Policies")
+# The seeds: Corpus/NAME (the policy target's are the shipped Policies/ instead).
+if [ "$name" = policy ]; then seeds=("$root/Policies"); else seeds=("$here/Corpus/$name"); fi
+[ -d "${seeds[0]}" ] || { echo "$0: no seeds at ${seeds[0]}" >&2; exit 2; }
 exec "$here/.build/release/nvmegate-fuzz" "$name" "${options[@]}" "$corpus" "${seeds[@]}"
