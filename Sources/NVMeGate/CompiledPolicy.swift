@@ -547,6 +547,14 @@ public final class CompiledPolicy: @unchecked Sendable {
         return word & (1 << UInt64(opcode & 63)) != 0
     }
 
+    /// Whether any opcode on `queue` (for a namespace of `commandSet`) changes namespaces: a
+    /// batch on a queue where none does needs no look at its commands afterwards.
+    func anyChangesNamespaces(queue: Queue, commandSet: CommandSet) -> Bool {
+        let base = Self.slot(queue: queue, commandSet: commandSet) &* 4
+        return namespaceChanging[base] | namespaceChanging[base &+ 1] | namespaceChanging[base &+ 2]
+            | namespaceChanging[base &+ 3] != 0
+    }
+
     /// Whether fused Compare + Write pairs are decided as one for `profile`.
     @inlinable
     public func allowsFusedCompareWrite(profile: UInt16) -> Bool {

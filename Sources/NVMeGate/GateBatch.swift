@@ -49,11 +49,13 @@ extension Gate {
             }
             done &+= n
         }
-        // As `execute`: the namespaces are read again after a command that changes them.
+        // As `execute`: the namespaces are read again after a command that changes them (on the
+        // I/O queue usually none can, and the commands are not looked at again).
         let changed = snapshot._withUnsafeGuaranteedRef { s in
-            (0..<count).contains { i in
+            let commandSet = state.context.commandSet
+            return s.compiled.anyChangesNamespaces(queue: queue, commandSet: commandSet) && (0..<count).contains { i in
                 returns[i] >= 0 && s.compiled.changesNamespaces(
-                    queue: queue, commandSet: state.context.commandSet,
+                    queue: queue, commandSet: commandSet,
                     opcode: PassthruCommand(commands + i &* PassthruCommand.size64, is64: true).opcode)
             }
         }
