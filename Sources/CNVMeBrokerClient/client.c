@@ -214,6 +214,14 @@ static void report(char *err, size_t err_len, const char *path, const char *what
     if (err && err_len > 0) snprintf(err, err_len, "%s: %s%s", path, what, strerror(error));
 }
 
+/* After a failed send of HELLO: whether the broker had answered busy and closed before the
+ * frame went (its busy header is then waiting, already received). Never blocks. */
+static int busy_pending(struct nvmegate_client *c) {
+    unsigned char h[HEADER_SIZE];
+    ssize_t n = recv(c->fd, h, sizeof h, MSG_DONTWAIT);
+    return n == HEADER_SIZE && get32(h) == HEADER_SIZE && get32(h + 12) == 5;
+}
+
 static int hello(struct nvmegate_client *c) {
     unsigned char f[HEADER_SIZE + 4];
     put_header(f, sizeof f, T_HELLO, ++c->tag);
@@ -221,6 +229,7 @@ static int hello(struct nvmegate_client *c) {
     put16(f + HEADER_SIZE + 2, WIRE_VERSION);
     struct iovec iov = {f, sizeof f};
     int e = send_frame(c, &iov, 1);
+    if (e == EIO && busy_pending(c)) return EAGAIN;
     if (e) return e;
     struct status s;
     size_t rest;
