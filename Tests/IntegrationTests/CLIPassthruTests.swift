@@ -71,6 +71,29 @@ struct CLIPassthruTests {
         #expect(root.stderr.contains("only root can act as another user"))
     }
 
+    @Test("A process's supplementary groups match a tenant named by gid, as the broker matches a peer's")
+    func supplementaryGroups() throws {
+        let copy = try CLIScratchDirectory()
+        let binary = copy.path("nvmegate")
+        try FileManager.default.copyItem(atPath: try #require(NVMeGateCLI.executable).path, toPath: binary)
+        let policy = copy.path("tenants.toml")
+        try FileManager.default.copyItem(atPath: Toolchain.packageRoot.appendingPathComponent("Policies/tenants.toml").path,
+                                         toPath: policy)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy.directory.path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: policy)
+        // tenants.toml's "auditor" is gids = [4]: it reads namespace 1; anyone else gets no I/O.
+        let read = [binary, "io-passthru", "nvme0n1", "--policy", policy, "-o", "2", "-n", "1", "-l", "512", "-r", "-b"]
+        func asUser(groups: [String]) throws -> (status: Int32, stderr: String) {
+            let r = try Toolchain.run("/usr/bin/setpriv", ["--reuid", "1000", "--regid", "1000"] + groups + ["--inh-caps=-all"] + read)
+            return (r.status, r.stderr)
+        }
+        let member = try asUser(groups: ["--groups", "27,4"])
+        #expect(member.status == 0, "\(member.stderr)")
+        let outsider = try asUser(groups: ["--groups", "27"])
+        #expect(outsider.status == 1)
+        #expect(outsider.stderr.contains("Permission denied"), "\(outsider.stderr)")
+    }
+
     @Test("io-passthru: write then read back across processes on emulated:DIR, and NVMEGATE_TARGET")
     func writeReadAcrossProcesses() throws {
         let files = try CLIScratchDirectory()

@@ -63,7 +63,7 @@ void nvmegate_destroy(nvmegate *gate);
 /**
  * Opens node "nvme0" (controller), "nvme0n1" (namespace), "ng0n1" (generic namespace node)
  * or "nvme0n1p1" (partition, where the namespace has one), O_RDONLY or O_RDWR, as caller.
- * caller NULL: this process's effective uid, gid and effective capabilities.
+ * caller NULL: this process's effective uid and gid, supplementary groups and effective capabilities.
  * On a "unix:" gate caller is ignored: the broker knows the process by its connection.
  * Returns a handle >= 0, or -1 with errno (ENOENT no such node, EINVAL bad flags,
  * EMFILE too many handles, EFAULT NULL node; on a "unix:" gate, EMFILE beyond the broker's
