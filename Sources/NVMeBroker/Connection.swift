@@ -16,8 +16,9 @@ final class Connection {
     /// Gate handles by wire handle (the index); -1 for a free slot.
     var handles: [Int32] = []
     /// The outcome counters of the caller's tenant under the policy that was in force at
-    /// the last IOCTL (`ObjectIdentifier` of that policy: the gate keeps every policy it had).
-    var tenantCounters: (policy: ObjectIdentifier, counters: CommandCounters)?
+    /// the last IOCTL. The policy is held, not identified by address: the gate frees replaced
+    /// policies, and a new one may be allocated where an old one was.
+    var tenantCounters: (policy: CompiledPolicy, counters: CommandCounters)?
 
     /// Reply header, `ret`, `errno`, `result` and two lengths: what precedes an IOCTL reply's data.
     static let ioctlReplyPrefix = FrameHeader.size + 8 + 16
@@ -261,11 +262,10 @@ final class Connection {
     /// The outcome counters of the caller's tenant under the policy in force.
     func commandCounters() -> CommandCounters {
         let policy = broker.gate.policy
-        let id = ObjectIdentifier(policy)
-        if let cached = tenantCounters, cached.policy == id { return cached.counters }
+        if let cached = tenantCounters, cached.policy === policy { return cached.counters }
         let tenant = policy.tenant(at: policy.assignment(for: caller).tenant)?.name ?? ""
         let counters = broker.metrics.commandCounters(tenant: tenant)
-        tenantCounters = (id, counters)
+        tenantCounters = (policy, counters)
         return counters
     }
 }

@@ -55,12 +55,21 @@ enum Admission {
     case checkRanges(CommandBuffers)
 }
 
-/// What the gate's mutex guards: every snapshot ever installed (kept alive so a reader that
-/// loaded one just before a swap can finish with it) and the caller of each open handle
-/// (so a reload can resolve them again).
+/// What the gate's mutex guards: the snapshot in force, the snapshots it replaced that a
+/// command may still read (each with the epoch it was replaced in, freed by `SnapshotEpochs`'
+/// rule), and the caller of each open handle (so a reload can resolve them again).
 struct GateBook {
-    var snapshots: [PolicySnapshot]
+    var installed: PolicySnapshot
+    var retired: [(snapshot: PolicySnapshot, epoch: Int)]
     var callers: [Caller?]
+
+    /// Frees the retired snapshots no command can still be reading, the epoch moved on as
+    /// far as pinned commands allow.
+    mutating func reclaim(_ epochs: SnapshotEpochs) {
+        guard !retired.isEmpty else { return }
+        let now = epochs.advance()
+        retired.removeAll { SnapshotEpochs.reclaimable(retired: $0.epoch, now: now) }
+    }
 }
 
 /// The gate: a controller behind a policy, with an ioctl-shaped front end.
@@ -79,9 +88,11 @@ public final class Gate: @unchecked Sendable {
     public let audit: Logger?
 
     let handles: HandleTable
-    /// The policy in force with its handle assignments, read without a lock; replaced
-    /// whole by `reload`.
+    /// The policy in force with its handle assignments, read without a lock (between a pin
+    /// and an unpin of `epochs`); replaced whole by `reload`.
     let current: UnsafeAtomic<Unmanaged<PolicySnapshot>>
+    /// When a replaced snapshot can be freed.
+    let epochs = SnapshotEpochs()
     /// Serialises open, close and reload.
     let mutex: Lock<GateBook>
     /// One counter per `Reason`, by raw value.
@@ -96,7 +107,7 @@ public final class Gate: @unchecked Sendable {
         handles = HandleTable(capacity: handleCapacity)
         let snapshot = PolicySnapshot(Self.compile(policy, for: controller), capacity: handleCapacity)
         current = .create(Unmanaged.passUnretained(snapshot))
-        mutex = Lock(GateBook(snapshots: [snapshot], callers: Array(repeating: nil, count: handleCapacity)))
+        mutex = Lock(GateBook(installed: snapshot, retired: [], callers: Array(repeating: nil, count: handleCapacity)))
         reasonCounts = .allocate(capacity: Reason.allCases.count)
         for i in 0..<Reason.allCases.count { (reasonCounts + i).initialize(to: .init(0)) }
     }
@@ -119,20 +130,38 @@ public final class Gate: @unchecked Sendable {
 
     /// The policy in force.
     public var policy: CompiledPolicy {
-        current.load(ordering: .acquiring).takeUnretainedValue().compiled
+        withPinnedSnapshot(0) { $0.takeUnretainedValue().compiled }
+    }
+
+    /// Runs `body` with the snapshot in force, pinned so that a reload meanwhile does not
+    /// free it. No lock, no allocation.
+    @inline(__always)
+    func withPinnedSnapshot<Result>(_ handle: Int32, _ body: (Unmanaged<PolicySnapshot>) -> Result) -> Result {
+        let counter = epochs.pin(handle)
+        defer { epochs.unpin(counter) }
+        return body(current.load(ordering: .acquiring))
+    }
+
+    /// How many policy snapshots the gate holds: the one in force and the replaced ones a
+    /// command may still be reading. After a reload with no command running, 1.
+    package var snapshotsHeld: Int {
+        mutex.withLock { 1 + $0.retired.count }
     }
 
     /// Replaces the policy whole: commands already being decided finish under the old one,
     /// the next ones see the new one; none is decided under a mix. Open handles keep
-    /// their callers, who are matched to the new policy's tenants.
+    /// their callers, who are matched to the new policy's tenants. The old policy is freed
+    /// once no command is reading it (here, or at a later reload, open or close).
     public func reload(_ policy: Policy) {
         let snapshot = PolicySnapshot(Self.compile(policy, for: controller), capacity: handles.capacity)
         mutex.withLock { book in
             for (slot, caller) in book.callers.enumerated() {
                 if let caller { snapshot.assign(Int32(slot), caller) }
             }
-            book.snapshots.append(snapshot)
-            current.store(Unmanaged.passUnretained(snapshot), ordering: .releasing)
+            current.store(Unmanaged.passUnretained(snapshot), ordering: .sequentiallyConsistent)
+            book.retired.append((book.installed, epochs.current))
+            book.installed = snapshot
+            book.reclaim(epochs)
         }
     }
 
@@ -168,8 +197,9 @@ public final class Gate: @unchecked Sendable {
         }
         state.context = context
         return mutex.withLock { book in
+            book.reclaim(epochs)
             guard let slot = handles.freeSlot() else { return -EMFILE }
-            current.load(ordering: .relaxed).takeUnretainedValue().assign(slot, caller)
+            book.installed.assign(slot, caller)
             book.callers[Int(slot)] = caller
             handles.insert(state, at: slot)
             return slot
@@ -181,6 +211,7 @@ public final class Gate: @unchecked Sendable {
         mutex.withLock { book in
             guard handles.remove(handle) else { return false }
             book.callers[Int(handle)] = nil
+            book.reclaim(epochs)
             return true
         } ? 0 : -EBADF
     }
@@ -214,7 +245,7 @@ public final class Gate: @unchecked Sendable {
     /// resolved), nil if it is not open.
     public func handleState(_ handle: Int32) -> HandleState? {
         guard let state = handles.read(handle) else { return nil }
-        return current.load(ordering: .acquiring).takeUnretainedValue().resolve(state, handle)
+        return withPinnedSnapshot(handle) { $0.takeUnretainedValue().resolve(state, handle) }
     }
 
     // MARK: ioctl
@@ -226,7 +257,9 @@ public final class Gate: @unchecked Sendable {
     public func ioctl(_ handle: Int32, request: UInt, argument: UnsafeMutableRawPointer?) -> IoctlOutcome {
         guard let raw = handles.read(handle) else { return .failed(errno: EBADF) }
         // Loaded after the handle: a handle opened under a newer policy is always seen with
-        // a snapshot that has its assignment.
+        // a snapshot that has its assignment. Pinned until the command is done.
+        let pin = epochs.pin(handle)
+        defer { epochs.unpin(pin) }
         let snapshot = current.load(ordering: .acquiring)
         let state = snapshot._withUnsafeGuaranteedRef { $0.resolve(raw, handle) }
         let kind = state.context.kind
@@ -491,8 +524,9 @@ public final class Gate: @unchecked Sendable {
             verdicts.update(repeating: UInt8(ENODEV), count: count)
             return count
         }
-        let snapshot = current.load(ordering: .acquiring)
-        snapshot._withUnsafeGuaranteedRef { s in
+        let pin = epochs.pin(handle)
+        defer { epochs.unpin(pin) }
+        current.load(ordering: .acquiring)._withUnsafeGuaranteedRef { s in
             let context = s.resolve(raw, handle).context
             // One loop per queue, so each is compiled with its queue as a constant.
             if queue == .io {
