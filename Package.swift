@@ -98,7 +98,7 @@ let package = Package(
             swiftSettings: lifetimes),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["NVMeSpec", "NVMeGate", "nvmegate", "NVMeGateABI"],
+            dependencies: ["NVMeSpec", "NVMeGate", "NVMeBroker", "nvmegate", "NVMeGateABI"],
             swiftSettings: lifetimes),
     ]
 )

@@ -46,6 +46,8 @@ public final class Broker: Sendable {
     /// credentials of a connection's peer into the caller its commands are decided as: by
     /// default `Caller.identify` (groups and capabilities from /proc); an embedder may map
     /// peers to callers otherwise (to `Caller.name`, say), never from what a client sends.
+    /// It runs while the peer's process is held by a pidfd where the kernel gives one; a
+    /// peer whose process is gone before or after it runs is its uid and gid only.
     public init(gate: Gate, policyFile: String?, configuration: BrokerConfiguration = BrokerConfiguration(),
                 logger: Logger, identify: @escaping @Sendable (PeerCredentials) -> Caller = { Caller.identify($0) })
         throws(BrokerError) {
@@ -156,7 +158,7 @@ public final class Broker: Sendable {
             close(fd)
             return
         }
-        let caller = identify(peer)
+        let caller = Caller.identify(peer, socket: fd, using: identify)
         if let limit = activity.admit(uid: caller.uid, total: configuration.maxConnections,
                                       perUID: configuration.maxConnectionsPerUID) {
             (limit == .total ? metrics.refusedTotal : metrics.refusedPerUID).increment()

@@ -38,6 +38,30 @@ extension Caller {
                  sameUserNamespace: sameUserNamespace(peer.pid))
     }
 
+    /// `identify(peer)` (or an embedder's own) with the peer's process held by a pidfd
+    /// (`SO_PEERPIDFD`, Linux 6.5+) while it reads /proc: the groups and capabilities it finds
+    /// count only if that process was alive, with the peer's PID, both before and after. A
+    /// process that connected and exited leaves its PID free, and another process of the same
+    /// user given that PID (a wrapped PID space, or `ns_last_pid`) would otherwise lend its
+    /// groups and capabilities. Fails closed, uid and gid only, when the process is gone. On
+    /// a kernel without SO_PEERPIDFD, `identify(peer)` as it is.
+    public static func identify(_ peer: PeerCredentials, socket: Int32,
+                                using identify: (PeerCredentials) -> Caller = { Caller.identify($0) }) -> Caller {
+        let bare = Caller(uid: peer.uid, gid: peer.gid)
+        switch PeerProcess(socket: socket) {
+        case .unsupported:
+            return identify(peer)
+        case .gone:
+            return bare
+        case .pidfd(let pidfd):
+            defer { close(pidfd) }
+            guard PeerProcess.pid(of: pidfd) == peer.pid else { return bare }
+            let caller = identify(peer)
+            guard PeerProcess.pid(of: pidfd) == peer.pid else { return bare }
+            return caller
+        }
+    }
+
     /// `identify` with the status and user namespace already read: what the rules decide.
     public static func identify(_ peer: PeerCredentials, status: ProcessStatus?, sameUserNamespace: Bool) -> Caller {
         guard let status, status.uids[1] == peer.uid, status.gids[1] == peer.gid else {
@@ -52,6 +76,43 @@ extension Caller {
     static func sameUserNamespace(_ pid: Int32) -> Bool {
         guard let mine = readLink("/proc/self/ns/user"), let theirs = readLink("/proc/\(pid)/ns/user") else { return false }
         return mine == theirs
+    }
+}
+
+/// The process at the other end of a Unix socket, as a pidfd (`SO_PEERPIDFD`).
+enum PeerProcess: Equatable {
+    /// A pidfd for the process that connected, to close.
+    case pidfd(Int32)
+    /// That process is gone (reaped), or the kernel gives no pidfd for it.
+    case gone
+    /// The kernel predates SO_PEERPIDFD (Linux 6.5): nothing to hold the process by.
+    case unsupported
+
+    /// `SO_PEERPIDFD` from `<asm-generic/socket.h>`, which glibc 2.36's headers predate.
+    static let peerPidfdOption: Int32 = 77
+
+    init(socket: Int32) {
+        var pidfd: Int32 = -1
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(socket, SOL_SOCKET, Self.peerPidfdOption, &pidfd, &length) == 0, pidfd >= 0 {
+            self = .pidfd(pidfd)
+        } else {
+            self = errno == ENOPROTOOPT ? .unsupported : .gone
+        }
+    }
+
+    /// The PID (in this process's PID namespace) of the process `pidfd` refers to, from the
+    /// `Pid:` line of its fdinfo: -1 once it has been reaped, nil when that cannot be read.
+    static func pid(of pidfd: Int32) -> Int32? {
+        readSmallFile("/proc/self/fdinfo/\(pidfd)").flatMap(pid(fdinfo:))
+    }
+
+    /// The `Pid:` field of a pidfd's fdinfo text.
+    static func pid(fdinfo text: String) -> Int32? {
+        for line in text.split(separator: "\n") where line.hasPrefix("Pid:") {
+            return Int32(line.dropFirst(4).trimmingPrefix(while: { $0 == " " || $0 == "\t" }))
+        }
+        return nil
     }
 }
 

@@ -50,7 +50,7 @@ public struct ProcessStatus: Sendable, Hashable {
 
 /// The text of a small file (at most 64 KiB, as /proc's status files are), nil if it
 /// cannot be read.
-func readSmallFile(_ path: String) -> String? {
+package func readSmallFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import NVMeBroker
+@testable import NVMeBroker
 import NVMeGate
 import Testing
 
@@ -60,6 +60,27 @@ struct BrokerIdentityTests {
         let caller = Caller.identify(PeerCredentials(pid: getpid(), uid: geteuid(), gid: getegid()))
         #expect(caller.capabilities == status.effectiveCapabilities)
         #expect(caller.groups == status.groups)
+    }
+
+    @Test("a pidfd's fdinfo: the Pid line, -1 once the process is reaped, nil without one")
+    func pidfdInfo() {
+        #expect(PeerProcess.pid(fdinfo: "pos:\t0\nflags:\t02000002\nmnt_id:\t15\nino:\t1057\nPid:\t1234\nNSpid:\t1234\n") == 1234)
+        #expect(PeerProcess.pid(fdinfo: "pos:\t0\nPid:\t-1\nNSpid:\t-1\n") == -1)
+        #expect(PeerProcess.pid(fdinfo: "pos:\t0\nflags:\t02\n") == nil)
+        #expect(PeerProcess.pid(fdinfo: "Pid:\tx\n") == nil)
+        // This process through a socket pair: held, alive, with its own PID.
+        var pair: [Int32] = [-1, -1]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        defer { close(pair[0]); close(pair[1]) }
+        switch PeerProcess(socket: pair[0]) {
+        case .pidfd(let pidfd):
+            #expect(PeerProcess.pid(of: pidfd) == getpid())
+            close(pidfd)
+        case .unsupported:
+            break                                   // a kernel before 6.5
+        case .gone:
+            Issue.record("this process, through a socket pair, is gone")
+        }
     }
 
     @Test("the socket file: mode and group as asked; a stale socket is replaced, a live one or another file is not")
