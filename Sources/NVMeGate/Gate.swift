@@ -133,13 +133,21 @@ public final class Gate: @unchecked Sendable {
         withPinnedSnapshot(0) { $0.takeUnretainedValue().compiled }
     }
 
-    /// Runs `body` with the snapshot in force, pinned so that a reload meanwhile does not
-    /// free it. No lock, no allocation.
+    /// Pins an epoch on `handle`'s stripe, then loads the snapshot in force: the only way the
+    /// snapshot pointer is read, so it is never loaded unpinned. It stays valid until
+    /// `epochs.unpin(pin)`. No lock, no allocation.
+    @inline(__always)
+    func pinSnapshot(_ handle: Int32) -> (snapshot: Unmanaged<PolicySnapshot>, pin: Int) {
+        let pin = epochs.pin(handle)
+        return (current.load(ordering: .acquiring), pin)
+    }
+
+    /// Runs `body` with the snapshot in force, pinned for the call.
     @inline(__always)
     func withPinnedSnapshot<Result>(_ handle: Int32, _ body: (Unmanaged<PolicySnapshot>) -> Result) -> Result {
-        let counter = epochs.pin(handle)
-        defer { epochs.unpin(counter) }
-        return body(current.load(ordering: .acquiring))
+        let (snapshot, pin) = pinSnapshot(handle)
+        defer { epochs.unpin(pin) }
+        return body(snapshot)
     }
 
     /// How many policy snapshots the gate holds: the one in force and the replaced ones a
@@ -258,9 +266,8 @@ public final class Gate: @unchecked Sendable {
         guard let raw = handles.read(handle) else { return .failed(errno: EBADF) }
         // Loaded after the handle: a handle opened under a newer policy is always seen with
         // a snapshot that has its assignment. Pinned until the command is done.
-        let pin = epochs.pin(handle)
+        let (snapshot, pin) = pinSnapshot(handle)
         defer { epochs.unpin(pin) }
-        let snapshot = current.load(ordering: .acquiring)
         let state = snapshot._withUnsafeGuaranteedRef { $0.resolve(raw, handle) }
         let kind = state.context.kind
         let result: Int32
@@ -524,9 +531,9 @@ public final class Gate: @unchecked Sendable {
             verdicts.update(repeating: UInt8(ENODEV), count: count)
             return count
         }
-        let pin = epochs.pin(handle)
+        let (snapshot, pin) = pinSnapshot(handle)
         defer { epochs.unpin(pin) }
-        current.load(ordering: .acquiring)._withUnsafeGuaranteedRef { s in
+        snapshot._withUnsafeGuaranteedRef { s in
             let context = s.resolve(raw, handle).context
             // One loop per queue, so each is compiled with its queue as a constant.
             if queue == .io {

@@ -25,9 +25,8 @@ extension Gate {
                             returns: UnsafeMutablePointer<Int32>) -> Int {
         guard let raw = handles.read(handle) else { return -Int(EBADF) }
         guard count > 0 else { return count == 0 ? 0 : -Int(EINVAL) }
-        let pin = epochs.pin(handle)
+        let (snapshot, pin) = pinSnapshot(handle)
         defer { epochs.unpin(pin) }
-        let snapshot = current.load(ordering: .acquiring)
         let state = snapshot._withUnsafeGuaranteedRef { $0.resolve(raw, handle) }
         if queue == .io && state.context.kind == .controller {
             // As `ioctl`: NVME_IOCTL_IO64_CMD on a controller node is ENOTTY.
