@@ -47,7 +47,7 @@ public final class Broker: Sendable {
     /// default `Caller.identify` (groups and capabilities from /proc); an embedder may map
     /// peers to callers otherwise (to `Caller.name`, say), never from what a client sends.
     /// It runs while the peer's process is held by a pidfd where the kernel gives one; a
-    /// peer whose process is gone before or after it runs is its uid and gid only.
+    /// peer whose process is gone once it has run is its uid and gid only.
     public init(gate: Gate, policyFile: String?, configuration: BrokerConfiguration = BrokerConfiguration(),
                 logger: Logger, identify: @escaping @Sendable (PeerCredentials) -> Caller = { Caller.identify($0) })
         throws(BrokerError) {

@@ -40,11 +40,13 @@ extension Caller {
 
     /// `identify(peer)` (or an embedder's own) with the peer's process held by a pidfd
     /// (`SO_PEERPIDFD`, Linux 6.5+) while it reads /proc: the groups and capabilities it finds
-    /// count only if that process was alive, with the peer's PID, both before and after. A
-    /// process that connected and exited leaves its PID free, and another process of the same
-    /// user given that PID (a wrapped PID space, or `ns_last_pid`) would otherwise lend its
-    /// groups and capabilities. Fails closed, uid and gid only, when the process is gone. On
-    /// a kernel without SO_PEERPIDFD, `identify(peer)` as it is.
+    /// count only if that process is still alive, with the peer's PID, once they are read. A
+    /// reaped process never comes back, so alive then means alive throughout, and the PID
+    /// was never another process's. A process that connected and exited leaves its PID free,
+    /// and another process of the same user given that PID (a wrapped PID space, or
+    /// `ns_last_pid`) would otherwise lend its groups and capabilities. Fails closed, uid and
+    /// gid only, when the process is gone. On a kernel without SO_PEERPIDFD, `identify(peer)`
+    /// as it is.
     public static func identify(_ peer: PeerCredentials, socket: Int32,
                                 using identify: (PeerCredentials) -> Caller = { Caller.identify($0) }) -> Caller {
         let bare = Caller(uid: peer.uid, gid: peer.gid)
@@ -55,7 +57,6 @@ extension Caller {
             return bare
         case .pidfd(let pidfd):
             defer { close(pidfd) }
-            guard PeerProcess.pid(of: pidfd) == peer.pid else { return bare }
             let caller = identify(peer)
             guard PeerProcess.pid(of: pidfd) == peer.pid else { return bare }
             return caller
