@@ -46,50 +46,56 @@ struct CLIPassthruTests {
         #expect(badCapability.stderr.contains("--as"))
     }
 
-    @Test("An unprivileged process is judged as itself, and --as cannot raise it")
-    func unprivilegedProcess() throws {
-        // A copy outside the checkout, which uid 1000 may not be able to reach.
-        let copy = try CLIScratchDirectory()
-        let binary = copy.path("nvmegate")
-        try FileManager.default.copyItem(atPath: try #require(NVMeGateCLI.executable).path, toPath: binary)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy.directory.path)
-        let identifyList = [binary, "admin-passthru", "nvme0", "-o", "6", "-l", "4096", "-4", "2", "-r", "-b"]
-        // util-linux's setpriv runs the binary as uid 1000 with no capabilities.
-        func asUser(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
-            let r = try Toolchain.run("/usr/bin/setpriv", ["--reuid", "1000", "--regid", "1000", "--clear-groups",
-                                                          "--inh-caps=-all"] + arguments)
+    /// The CLI copied outside the checkout (which uid 1000 may not be able to reach), with
+    /// `files` from the checkout beside it, and a runner for it as uid 1000 with no
+    /// capabilities (util-linux's setpriv) and the supplementary groups `groups` (none by
+    /// default): exit status and standard error.
+    struct UnprivilegedCLI {
+        let copy: CLIScratchDirectory
+        let binary: String
+
+        init(files: [String] = []) throws {
+            copy = try CLIScratchDirectory()
+            binary = copy.path("nvmegate")
+            try FileManager.default.copyItem(atPath: try #require(NVMeGateCLI.executable).path, toPath: binary)
+            for file in files {
+                let path = copy.path((file as NSString).lastPathComponent)
+                try FileManager.default.copyItem(atPath: Toolchain.packageRoot.appendingPathComponent(file).path, toPath: path)
+                try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+            }
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy.directory.path)
+        }
+
+        func run(_ arguments: [String], groups: [String] = ["--clear-groups"]) throws -> (status: Int32, stderr: String) {
+            let r = try Toolchain.run("/usr/bin/setpriv", ["--reuid", "1000", "--regid", "1000"] + groups + ["--inh-caps=-all", binary]
+                                      + arguments)
             return (r.status, r.stderr)
         }
-        let itself = try asUser(identifyList)
+    }
+
+    @Test("An unprivileged process is judged as itself, and --as cannot raise it")
+    func unprivilegedProcess() throws {
+        let cli = try UnprivilegedCLI()
+        let identifyList = ["admin-passthru", "nvme0", "-o", "6", "-l", "4096", "-4", "2", "-r", "-b"]
+        let itself = try cli.run(identifyList)
         #expect(itself.status == 1)
         #expect(itself.stderr.contains("[identify-cns-not-allowed]"))
-        let raise = try asUser(identifyList + ["--as", "1000:CAP_SYS_ADMIN"])
+        let raise = try cli.run(identifyList + ["--as", "1000:CAP_SYS_ADMIN"])
         #expect(raise.status == 1)
         #expect(raise.stderr == "nvmegate: --as: this process does not hold CAP_SYS_ADMIN; --as can only drop privileges\n")
-        let root = try asUser(identifyList + ["--as", "0"])
+        let root = try cli.run(identifyList + ["--as", "0"])
         #expect(root.status == 1)
         #expect(root.stderr.contains("only root can act as another user"))
     }
 
     @Test("A process's supplementary groups match a tenant named by gid, as the broker matches a peer's")
     func supplementaryGroups() throws {
-        let copy = try CLIScratchDirectory()
-        let binary = copy.path("nvmegate")
-        try FileManager.default.copyItem(atPath: try #require(NVMeGateCLI.executable).path, toPath: binary)
-        let policy = copy.path("tenants.toml")
-        try FileManager.default.copyItem(atPath: Toolchain.packageRoot.appendingPathComponent("Policies/tenants.toml").path,
-                                         toPath: policy)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy.directory.path)
-        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: policy)
+        let cli = try UnprivilegedCLI(files: ["Policies/tenants.toml"])
         // tenants.toml's "auditor" is gids = [4]: it reads namespace 1; anyone else gets no I/O.
-        let read = [binary, "io-passthru", "nvme0n1", "--policy", policy, "-o", "2", "-n", "1", "-l", "512", "-r", "-b"]
-        func asUser(groups: [String]) throws -> (status: Int32, stderr: String) {
-            let r = try Toolchain.run("/usr/bin/setpriv", ["--reuid", "1000", "--regid", "1000"] + groups + ["--inh-caps=-all"] + read)
-            return (r.status, r.stderr)
-        }
-        let member = try asUser(groups: ["--groups", "27,4"])
+        let read = ["io-passthru", "nvme0n1", "--policy", cli.copy.path("tenants.toml"), "-o", "2", "-n", "1", "-l", "512", "-r", "-b"]
+        let member = try cli.run(read, groups: ["--groups", "27,4"])
         #expect(member.status == 0, "\(member.stderr)")
-        let outsider = try asUser(groups: ["--groups", "27"])
+        let outsider = try cli.run(read, groups: ["--groups", "27"])
         #expect(outsider.status == 1)
         #expect(outsider.stderr.contains("Permission denied"), "\(outsider.stderr)")
     }

@@ -1,5 +1,5 @@
 import Foundation
-import NVMeBroker
+@testable import NVMeBroker
 import NVMeGate
 import Testing
 
@@ -13,18 +13,8 @@ struct PeerPIDReuseTests {
         let program = try CProgram("pid_reuse.c")
         let scratch = try CLIScratchDirectory()
         let path = scratch.path("peer.sock")
-        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(listener >= 0)
+        let listener = try BrokerListener.bind(path: path).fd
         defer { close(listener) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        try #require(bound == 0 && listen(listener, 4) == 0)
 
         let helper = Process()
         helper.executableURL = URL(fileURLWithPath: program.path)
@@ -59,10 +49,9 @@ struct PeerPIDReuseTests {
         }
         // Held by a pidfd, the peer is known to be gone: its uid and gid, no groups, no
         // capabilities, whether or not its PID went to another process.
-        var option: Int32 = -1
-        var length = socklen_t(4)
-        let kernelHasPidfd = getsockopt(connection, SOL_SOCKET, 77, &option, &length) == 0 || errno != ENOPROTOOPT
-        if option >= 0 { close(option) }
+        let process = PeerProcess(socket: connection)
+        if case .pidfd(let pidfd) = process { close(pidfd) }
+        let kernelHasPidfd = process != .unsupported
         if kernelHasPidfd {
             #expect(pinned == Caller(uid: peer.uid, gid: peer.gid))
         } else {
